@@ -1,0 +1,427 @@
+//! Configuration: every variable of the design's table, readable from the environment or a CLI
+//! flag, validated once at start. An unusable value is a [`ConfigError`] that names the variable,
+//! and never quotes a secret.
+
+use crate::secret::Secret;
+use base64::Engine as _;
+use std::fmt;
+use std::time::Duration;
+use url::Url;
+
+pub const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+/// The webhook activity's start-to-close timeout: one HTTP attempt must end before it does, or
+/// Temporal would time the activity out before the client could report what happened.
+pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://stephook.db";
+pub const DEFAULT_TASK_QUEUE: &str = "agent-steps";
+
+const SIGNING_SECRET_PREFIX: &str = "whsec_";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (its CLI flag is named in `reason` where it helps).
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Raw webhook settings as given on the command line or in the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebhookArgs {
+    /// URL that receives a POST per terminal step; unset or empty: notifications are skipped.
+    /// (Held as a secret: a URL can carry credentials or a token.)
+    #[arg(
+        long = "webhook-url",
+        env = "STEP_COMPLETE_WEBHOOK",
+        hide_env_values = true
+    )]
+    pub url: Option<Secret>,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    #[arg(
+        long = "webhook-key",
+        env = "STEP_COMPLETE_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<Secret>,
+    /// `whsec_<base64>`: adds Standard Webhooks signature headers when set.
+    #[arg(
+        long = "webhook-signing-secret",
+        env = "STEP_COMPLETE_SIGNING_SECRET",
+        hide_env_values = true
+    )]
+    pub signing_secret: Option<Secret>,
+    /// Per-request HTTP timeout in milliseconds; must stay below 15000.
+    #[arg(long = "webhook-timeout-ms", env = "STEP_COMPLETE_TIMEOUT_MS")]
+    pub timeout_ms: Option<String>,
+}
+
+/// Validated webhook settings.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: Option<Url>,
+    pub key: Option<Secret>,
+    pub signing_secret: Option<SigningSecret>,
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key: None,
+            signing_secret: None,
+            timeout: Duration::from_millis(DEFAULT_WEBHOOK_TIMEOUT_MS),
+        }
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url.as_ref().map(redacted_url))
+            .field("key", &self.key)
+            .field("signing_secret", &self.signing_secret)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl WebhookArgs {
+    pub fn validate(&self) -> Result<WebhookConfig, ConfigError> {
+        Ok(WebhookConfig {
+            url: parse_webhook_url(self.url.as_ref().map(Secret::expose))?,
+            key: self.key.clone().filter(|key| !key.is_empty()),
+            signing_secret: match &self.signing_secret {
+                Some(raw) if !raw.is_empty() => Some(SigningSecret::parse(raw.expose())?),
+                _ => None,
+            },
+            timeout: parse_timeout(self.timeout_ms.as_deref())?,
+        })
+    }
+}
+
+fn parse_webhook_url(raw: Option<&str>) -> Result<Option<Url>, ConfigError> {
+    const VAR: &str = "STEP_COMPLETE_WEBHOOK";
+    let raw = match raw.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(raw) => raw,
+    };
+    // The value is not quoted back: a URL can carry credentials.
+    let url = Url::parse(raw)
+        .map_err(|e| ConfigError::new(VAR, format!("not a valid URL ({e}) (--webhook-url)")))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(Some(url)),
+        "http" | "https" => Err(ConfigError::new(VAR, "the URL has no host (--webhook-url)")),
+        other => Err(ConfigError::new(
+            VAR,
+            format!("must be an http or https URL, got scheme {other:?} (--webhook-url)"),
+        )),
+    }
+}
+
+fn parse_timeout(raw: Option<&str>) -> Result<Duration, ConfigError> {
+    const VAR: &str = "STEP_COMPLETE_TIMEOUT_MS";
+    let raw = match raw.map(str::trim) {
+        None | Some("") => return Ok(Duration::from_millis(DEFAULT_WEBHOOK_TIMEOUT_MS)),
+        Some(raw) => raw,
+    };
+    let ms: u64 = raw.parse().map_err(|_| {
+        ConfigError::new(
+            VAR,
+            format!("must be a whole number of milliseconds, got {raw:?} (--webhook-timeout-ms)"),
+        )
+    })?;
+    let timeout = Duration::from_millis(ms);
+    if ms == 0 || timeout >= MAX_WEBHOOK_TIMEOUT {
+        return Err(ConfigError::new(
+            VAR,
+            format!(
+                "must be between 1 and {} ms (below the webhook activity's 15 s start-to-close), got {ms} (--webhook-timeout-ms)",
+                MAX_WEBHOOK_TIMEOUT.as_millis() - 1
+            ),
+        ));
+    }
+    Ok(timeout)
+}
+
+/// The decoded key of a `whsec_<base64>` Standard Webhooks secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret(Vec<u8>);
+
+impl SigningSecret {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        const VAR: &str = "STEP_COMPLETE_SIGNING_SECRET";
+        let encoded = raw
+            .trim()
+            .strip_prefix(SIGNING_SECRET_PREFIX)
+            .ok_or_else(|| {
+                ConfigError::new(VAR, "must start with whsec_ (--webhook-signing-secret)")
+            })?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| {
+                ConfigError::new(
+                    VAR,
+                    "the part after whsec_ is not valid base64 (--webhook-signing-secret)",
+                )
+            })?;
+        if key.len() < 16 {
+            return Err(ConfigError::new(
+                VAR,
+                "the key must decode to at least 16 bytes (--webhook-signing-secret)",
+            ));
+        }
+        Ok(Self(key))
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningSecret([REDACTED])")
+    }
+}
+
+/// Raw store settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Step store: sqlite://FILE (embedded default) or postgres://... for shared deployments.
+    #[arg(
+        long = "database-url",
+        env = "STEPHOOK_DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+}
+
+impl Default for StoreArgs {
+    fn default() -> Self {
+        Self {
+            database_url: Secret::new(DEFAULT_DATABASE_URL),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: DatabaseUrl,
+}
+
+impl StoreArgs {
+    pub fn validate(&self) -> Result<StoreConfig, ConfigError> {
+        Ok(StoreConfig {
+            url: DatabaseUrl::parse(self.database_url.expose())?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL whose password never prints: `Display` and `Debug` show it redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    raw: Secret,
+    kind: DatabaseKind,
+}
+
+impl DatabaseUrl {
+    pub const VAR: &'static str = "STEPHOOK_DATABASE_URL";
+
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        let kind = if raw.starts_with("sqlite:") {
+            DatabaseKind::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            DatabaseKind::Postgres
+        } else {
+            return Err(ConfigError::new(
+                Self::VAR,
+                "must start with sqlite: or postgres:// (--database-url)",
+            ));
+        };
+        if kind == DatabaseKind::Postgres {
+            Url::parse(raw).map_err(|e| {
+                ConfigError::new(Self::VAR, format!("not a valid URL ({e}) (--database-url)"))
+            })?;
+        }
+        Ok(Self {
+            raw: Secret::new(raw),
+            kind,
+        })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The full URL, password included: for the database driver only.
+    pub fn expose(&self) -> &str {
+        self.raw.expose()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(self.raw.expose()) {
+            Ok(url) if self.kind == DatabaseKind::Postgres => f.write_str(&redacted_url(&url)),
+            _ if self.kind == DatabaseKind::Sqlite => f.write_str(self.raw.expose()),
+            _ => f.write_str("[unprintable database URL]"),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// The URL with any password replaced, safe for logs.
+pub fn redacted_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("REDACTED"));
+    }
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook_args(url: &str) -> WebhookArgs {
+        WebhookArgs {
+            url: Some(Secret::new(url)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn empty_or_unset_url_means_not_configured() {
+        assert_eq!(WebhookArgs::default().validate().unwrap().url, None);
+        assert_eq!(webhook_args("  ").validate().unwrap().url, None);
+    }
+
+    #[test]
+    fn unusable_values_name_their_variable() {
+        let cases: Vec<(WebhookArgs, &str)> = vec![
+            (
+                webhook_args("ftp://example.test/x"),
+                "STEP_COMPLETE_WEBHOOK",
+            ),
+            (webhook_args("not a url"), "STEP_COMPLETE_WEBHOOK"),
+            (
+                WebhookArgs {
+                    timeout_ms: Some("15000".into()),
+                    ..Default::default()
+                },
+                "STEP_COMPLETE_TIMEOUT_MS",
+            ),
+            (
+                WebhookArgs {
+                    timeout_ms: Some("ten".into()),
+                    ..Default::default()
+                },
+                "STEP_COMPLETE_TIMEOUT_MS",
+            ),
+            (
+                WebhookArgs {
+                    timeout_ms: Some("0".into()),
+                    ..Default::default()
+                },
+                "STEP_COMPLETE_TIMEOUT_MS",
+            ),
+            (
+                WebhookArgs {
+                    signing_secret: Some(Secret::new("sk_live_abcdef")),
+                    ..Default::default()
+                },
+                "STEP_COMPLETE_SIGNING_SECRET",
+            ),
+            (
+                WebhookArgs {
+                    signing_secret: Some(Secret::new("whsec_!!!not-base64!!!")),
+                    ..Default::default()
+                },
+                "STEP_COMPLETE_SIGNING_SECRET",
+            ),
+        ];
+        for (args, var) in cases {
+            let err = args.validate().expect_err("should be rejected");
+            assert_eq!(err.var, var);
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+        let err = StoreArgs {
+            database_url: Secret::new("mysql://root@localhost/x"),
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(err.var, "STEPHOOK_DATABASE_URL");
+    }
+
+    #[test]
+    fn errors_never_quote_secrets() {
+        let err = SigningSecret::parse("whsec_###topsecret###").unwrap_err();
+        assert!(!err.to_string().contains("topsecret"));
+        let err = webhook_args("http//user:topsecret@host")
+            .validate()
+            .unwrap_err();
+        assert!(!err.to_string().contains("topsecret"));
+    }
+
+    #[test]
+    fn good_values_are_accepted() {
+        let config = WebhookArgs {
+            url: Some(Secret::new("https://hooks.example.test/step")),
+            key: Some(Secret::new("k")),
+            signing_secret: Some(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+            timeout_ms: Some("14999".into()),
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(config.timeout, Duration::from_millis(14_999));
+        assert!(config.signing_secret.is_some());
+        assert_eq!(
+            WebhookArgs::default().validate().unwrap().timeout,
+            Duration::from_millis(DEFAULT_WEBHOOK_TIMEOUT_MS)
+        );
+    }
+
+    #[test]
+    fn debug_and_display_hide_secrets() {
+        let config = WebhookArgs {
+            url: Some(Secret::new("https://user:urlpass@hooks.example.test/step")),
+            key: Some(Secret::new("bearer-key-value")),
+            signing_secret: Some(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+            timeout_ms: None,
+        };
+        let shown = format!("{config:?} {:?}", config.validate().unwrap());
+        for secret in [
+            "urlpass",
+            "bearer-key-value",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let db = DatabaseUrl::parse("postgres://app:dbpass@127.0.0.1/db").unwrap();
+        assert!(!format!("{db} {db:?}").contains("dbpass"));
+        assert!(format!("{db}").contains("127.0.0.1"));
+    }
+}

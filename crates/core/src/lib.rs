@@ -1,0 +1,17 @@
+//! The vocabulary every other stephook crate speaks: steps, their ids and statuses, and the
+//! validated configuration read from the environment or the command line.
+
+pub mod config;
+pub mod secret;
+pub mod step;
+
+pub use config::{
+    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_TASK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT_MS,
+    DatabaseKind, DatabaseUrl, MAX_WEBHOOK_TIMEOUT, SigningSecret, StoreArgs, StoreConfig,
+    WebhookArgs, WebhookConfig, redacted_url,
+};
+pub use secret::Secret;
+pub use step::{
+    InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage, now_millis,
+};
+pub mod step_body;

@@ -1,0 +1,118 @@
+//! The offline, deterministic step body shared by direct mode and the Temporal step-body
+//! activity. It stands in for a model call (a real one comes later) and is driven by markers in
+//! the run's messages, so tests and demos can make a step fail or take time:
+//!
+//! - `fail-at:N` — step N (0-based) fails for good with error type `StepBodyFailed`;
+//! - `sleep-ms:N` — every step takes N milliseconds (the caller sleeps; this stays pure).
+
+use crate::Usage;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const DEMO_MODEL: &str = "stephook-offline-echo";
+pub const DEMO_PROVIDER: &str = "offline";
+pub const STEP_BODY_ERROR_TYPE: &str = "StepBodyFailed";
+const FAIL_AT_MARKER: &str = "fail-at:";
+const SLEEP_MARKER: &str = "sleep-ms:";
+
+/// What a step produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepOutput {
+    pub reply: String,
+    pub usage: Usage,
+    pub stop_reason: String,
+}
+
+/// Why a step failed (for good: the same input fails the same way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{error_type}: {message}")]
+pub struct StepBodyError {
+    pub error_type: String,
+    pub message: String,
+}
+
+/// The plan for step `index` of a run with these messages: how long it takes and what it ends in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepPlan {
+    pub delay: Duration,
+    pub result: Result<StepOutput, StepBodyError>,
+}
+
+pub fn plan_step(messages: &[String], index: u32) -> StepPlan {
+    let delay = Duration::from_millis(marker_value(messages, SLEEP_MARKER).unwrap_or(0));
+    if marker_value(messages, FAIL_AT_MARKER) == Some(u64::from(index)) {
+        return StepPlan {
+            delay,
+            result: Err(StepBodyError {
+                error_type: STEP_BODY_ERROR_TYPE.to_owned(),
+                message: format!(
+                    "step {index} failed as the run's messages asked (fail-at:{index})"
+                ),
+            }),
+        };
+    }
+    let last = messages.last().map(String::as_str).unwrap_or("");
+    let reply = format!("step {index}: echo {last:?}");
+    let prompt_tokens = token_count(messages.iter().map(String::as_str));
+    let completion_tokens = token_count([reply.as_str()]);
+    StepPlan {
+        delay,
+        result: Ok(StepOutput {
+            usage: Usage {
+                model: Some(DEMO_MODEL.to_owned()),
+                provider: Some(DEMO_PROVIDER.to_owned()),
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: prompt_tokens + completion_tokens,
+            },
+            reply,
+            stop_reason: "end_turn".to_owned(),
+        }),
+    }
+}
+
+fn marker_value(messages: &[String], marker: &str) -> Option<u64> {
+    messages
+        .iter()
+        .flat_map(|m| m.split_whitespace())
+        .find_map(|word| word.strip_prefix(marker)?.parse().ok())
+}
+
+/// Whitespace-separated words: a stable stand-in for a tokenizer.
+fn token_count<'a>(texts: impl IntoIterator<Item = &'a str>) -> i64 {
+    let words: usize = texts
+        .into_iter()
+        .map(|t| t.split_whitespace().count())
+        .sum();
+    i64::try_from(words).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn same_input_same_output() {
+        let m = msgs(&["hello there"]);
+        assert_eq!(plan_step(&m, 1), plan_step(&m, 1));
+        let out = plan_step(&m, 1).result.unwrap();
+        assert_eq!(out.usage.prompt_tokens, 2);
+        assert_eq!(
+            out.usage.total_tokens,
+            out.usage.prompt_tokens + out.usage.completion_tokens
+        );
+    }
+
+    #[test]
+    fn markers_fail_a_step_and_slow_every_step() {
+        let m = msgs(&["go", "fail-at:2 sleep-ms:30"]);
+        assert!(plan_step(&m, 1).result.is_ok());
+        let err = plan_step(&m, 2).result.unwrap_err();
+        assert_eq!(err.error_type, STEP_BODY_ERROR_TYPE);
+        assert_eq!(plan_step(&m, 0).delay, Duration::from_millis(30));
+    }
+}

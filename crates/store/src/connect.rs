@@ -1,0 +1,85 @@
+//! Opening the store: driver selection, SQLite pragmas, pool size, migrations.
+
+use crate::{Store, StoreError};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Executor, migrate::Migrator};
+use std::time::Duration;
+use stephook_core::{DatabaseKind, StoreConfig};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// SQLite has one writer at a time; a few connections let reads proceed beside it (WAL).
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL lets readers run beside the writer; NORMAL sync is durable against process crashes (the
+/// WAL is fsynced at checkpoints); busy_timeout makes writers queue instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates the store.
+    pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = config.url.kind();
+        let connect_err = |source| StoreError::Connect {
+            url: config.url.to_string(),
+            source,
+        };
+        let pool = match kind {
+            DatabaseKind::Sqlite => AnyPoolOptions::new()
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&sqlite_url_creating_file(config.url.expose()))
+                .await
+                .map_err(connect_err)?,
+            DatabaseKind::Postgres => AnyPoolOptions::new()
+                .max_connections(POSTGRES_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(config.url.expose())
+                .await
+                .map_err(connect_err)?,
+        };
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, kind })
+    }
+}
+
+/// sqlx opens an SQLite file read-write but does not create it unless asked (`mode=rwc`); the
+/// embedded default must work on a fresh machine.
+fn sqlite_url_creating_file(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_url_creating_file;
+
+    #[test]
+    fn sqlite_urls_get_create_mode_once() {
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+    }
+}

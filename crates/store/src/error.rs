@@ -1,0 +1,38 @@
+use stephook_core::{StepId, StepStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached. The URL is shown redacted.
+    #[error("cannot open the step store at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the step store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("step {0} not found")]
+    StepNotFound(StepId),
+    #[error("step {id} is already {current}; it cannot become {requested}")]
+    Conflict {
+        id: StepId,
+        current: StepStatus,
+        requested: StepStatus,
+    },
+    #[error("no webhook delivery recorded for step {0}")]
+    DeliveryNotFound(StepId),
+    /// A row that does not decode (written by something else, or a newer version).
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(table: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            table,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Steps and step metrics.
+
+use crate::{Store, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
+
+const STEP_COLUMNS: &str = "id, agent_id, run_id, status, model, provider, prompt_tokens, \
+    completion_tokens, total_tokens, stop_reason, error_type, error_data, created_at, updated_at, \
+    completed_at";
+
+/// What a step ends with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TerminalUpdate {
+    pub status: StepStatus,
+    pub usage: Option<Usage>,
+    pub stop_reason: Option<String>,
+    pub error_type: Option<String>,
+    pub error_data: Option<serde_json::Value>,
+}
+
+impl TerminalUpdate {
+    pub fn new(status: StepStatus) -> Self {
+        Self {
+            status,
+            usage: None,
+            stop_reason: None,
+            error_type: None,
+            error_data: None,
+        }
+    }
+}
+
+/// The result of asking a step to reach a terminal state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminalTransition {
+    /// The step moved from pending to the new state and its notification was queued.
+    Applied,
+    /// The step was already in exactly that state: nothing changed, nothing was queued.
+    AlreadyInState,
+}
+
+impl Store {
+    /// Inserts a new step; fails if the id exists.
+    pub async fn insert_step(&self, step: &Step) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        write_step(&mut tx, step, false).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a step (and its metrics) by id, in one transaction: what an activity
+    /// that may be retried needs, since a retry must never store the step twice.
+    pub async fn upsert_step(
+        &self,
+        step: &Step,
+        metrics: Option<StepMetrics>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        write_step(&mut tx, step, true).await?;
+        if let Some(metrics) = metrics {
+            sqlx::query(
+                "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (step_id) DO UPDATE SET step_ms = excluded.step_ms, \
+                 model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at",
+            )
+            .bind(step.id.as_str())
+            .bind(metrics.step_ms)
+            .bind(metrics.model_call_ms)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn step(&self, id: &StepId) -> Result<Option<Step>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(step_from_row).transpose()
+    }
+
+    /// The newest steps first, optionally only those of one run.
+    pub async fn list_steps(
+        &self,
+        run_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Step>, StoreError> {
+        let rows = match run_id {
+            Some(run_id) => {
+                sqlx::query(&format!(
+                    "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = $1 \
+                     ORDER BY created_at DESC, id LIMIT $2"
+                ))
+                .bind(run_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {STEP_COLUMNS} FROM steps ORDER BY created_at DESC, id LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(step_from_row).collect()
+    }
+
+    pub async fn step_metrics(&self, id: &StepId) -> Result<Option<StepMetrics>, StoreError> {
+        let row = sqlx::query("SELECT step_ms, model_call_ms FROM step_metrics WHERE step_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(StepMetrics {
+                step_ms: row.try_get("step_ms")?,
+                model_call_ms: row.try_get("model_call_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Moves a pending step to a terminal state and queues its notification (due at
+    /// `notify_at`) in the same transaction, so a committed step always has its outbox row.
+    pub async fn complete_step(
+        &self,
+        id: &StepId,
+        update: &TerminalUpdate,
+        notify_at: i64,
+    ) -> Result<TerminalTransition, StoreError> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        // Write first, read only when nothing changed: an SQLite transaction that reads and then
+        // writes can fail to upgrade its lock under concurrency.
+        let usage = update.usage.clone().unwrap_or_default();
+        let changed = sqlx::query(
+            "UPDATE steps SET status = $1, \
+               model = COALESCE($2, model), provider = COALESCE($3, provider), \
+               prompt_tokens = $4, completion_tokens = $5, total_tokens = $6, \
+               stop_reason = $7, error_type = $8, error_data = $9, \
+               updated_at = $10, completed_at = $11 \
+             WHERE id = $12 AND status = 'pending'",
+        )
+        .bind(update.status.as_str())
+        .bind(usage.model)
+        .bind(usage.provider)
+        .bind(usage.prompt_tokens)
+        .bind(usage.completion_tokens)
+        .bind(usage.total_tokens)
+        .bind(update.stop_reason.clone())
+        .bind(update.error_type.clone())
+        .bind(update.error_data.as_ref().map(|v| v.to_string()))
+        .bind(now)
+        .bind(now)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            crate::deliveries::enqueue(&mut tx, id, update.status, notify_at, now).await?;
+            tx.commit().await?;
+            return Ok(TerminalTransition::Applied);
+        }
+        let current: Option<String> = sqlx::query_scalar("SELECT status FROM steps WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        let current = current
+            .ok_or_else(|| StoreError::StepNotFound(id.clone()))?
+            .parse::<StepStatus>()
+            .map_err(|e| StoreError::corrupt("steps", e))?;
+        if current == update.status {
+            Ok(TerminalTransition::AlreadyInState)
+        } else {
+            Err(StoreError::Conflict {
+                id: id.clone(),
+                current,
+                requested: update.status,
+            })
+        }
+    }
+}
+
+async fn write_step(
+    tx: &mut Transaction<'_, Any>,
+    step: &Step,
+    replace: bool,
+) -> Result<(), StoreError> {
+    let on_conflict = if replace {
+        " ON CONFLICT (id) DO UPDATE SET agent_id = excluded.agent_id, run_id = excluded.run_id, \
+          status = excluded.status, model = excluded.model, provider = excluded.provider, \
+          prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, \
+          total_tokens = excluded.total_tokens, stop_reason = excluded.stop_reason, \
+          error_type = excluded.error_type, error_data = excluded.error_data, \
+          updated_at = excluded.updated_at, completed_at = excluded.completed_at"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO steps ({STEP_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15){on_conflict}"
+    ))
+    .bind(step.id.as_str())
+    .bind(step.agent_id.as_str())
+    .bind(step.run_id.clone())
+    .bind(step.status.as_str())
+    .bind(step.usage.model.clone())
+    .bind(step.usage.provider.clone())
+    .bind(step.usage.prompt_tokens)
+    .bind(step.usage.completion_tokens)
+    .bind(step.usage.total_tokens)
+    .bind(step.stop_reason.clone())
+    .bind(step.error_type.clone())
+    .bind(step.error_data.as_ref().map(|v| v.to_string()))
+    .bind(step.created_at)
+    .bind(step.updated_at)
+    .bind(step.completed_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn step_from_row(row: &AnyRow) -> Result<Step, StoreError> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let error_data: Option<String> = row.try_get("error_data")?;
+    Ok(Step {
+        id: StepId::parse(&id).map_err(|e| StoreError::corrupt("steps", e))?,
+        agent_id: row.try_get("agent_id")?,
+        run_id: row.try_get("run_id")?,
+        status: status
+            .parse()
+            .map_err(|e| StoreError::corrupt("steps", e))?,
+        usage: Usage {
+            model: row.try_get("model")?,
+            provider: row.try_get("provider")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            completion_tokens: row.try_get("completion_tokens")?,
+            total_tokens: row.try_get("total_tokens")?,
+        },
+        stop_reason: row.try_get("stop_reason")?,
+        error_type: row.try_get("error_type")?,
+        error_data: error_data
+            .map(|raw| serde_json::from_str(&raw))
+            .transpose()
+            .map_err(|e| StoreError::corrupt("steps", e))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}

@@ -1,0 +1,15 @@
+//! WebhookService: tells an outside endpoint that a step reached a terminal state.
+//!
+//! Delivery is a small typed pipeline: [`request`] prepares the exact bytes and headers,
+//! [`service`] sends them on one shared client, [`outcome`] classifies what came back (and logs
+//! it at the reference's level), and the caller records it (the outbox in direct mode, the
+//! activity result in Temporal mode).
+
+pub mod outcome;
+pub mod request;
+pub mod service;
+pub mod signing;
+
+pub use outcome::{Outcome, OutcomeClass};
+pub use request::{HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP};
+pub use service::{DeliveryReport, WebhookError, WebhookService};
