@@ -1,1 +1,13 @@
+//! Direct mode: step notifications for agent loops that run without Temporal.
+//!
+//! [`StepManager`] commits each status change together with an outbox row and returns at once;
+//! the [`Dispatcher`] delivers outbox rows in the background with bounded concurrency, retries
+//! them on a [`RetrySchedule`], and after a crash or restart picks up every row still due.
 
+mod dispatcher;
+mod manager;
+mod schedule;
+
+pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle, DispatcherStats};
+pub use manager::{StepError, StepManager};
+pub use schedule::RetrySchedule;

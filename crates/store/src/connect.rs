@@ -11,7 +11,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// SQLite has one writer at a time; a few connections let reads proceed beside it (WAL).
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// WAL lets readers run beside the writer; NORMAL sync is durable against process crashes (the
 /// WAL is fsynced at checkpoints); busy_timeout makes writers queue instead of failing.

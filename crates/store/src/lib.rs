@@ -6,6 +6,7 @@ mod connect;
 mod deliveries;
 mod error;
 mod steps;
+pub mod testing;
 
 pub use deliveries::{
     AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, InvalidDeliveryState, Source,

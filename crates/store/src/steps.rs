@@ -127,13 +127,14 @@ impl Store {
         .transpose()
     }
 
-    /// Moves a pending step to a terminal state and queues its notification (due at
-    /// `notify_at`) in the same transaction, so a committed step always has its outbox row.
+    /// Moves a pending step to a terminal state and, when `notify_at` is given, queues its
+    /// notification (due then) in the same transaction, so a committed step always has its
+    /// outbox row. `None` is for a process with no webhook configured: nothing to queue.
     pub async fn complete_step(
         &self,
         id: &StepId,
         update: &TerminalUpdate,
-        notify_at: i64,
+        notify_at: Option<i64>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
@@ -164,7 +165,9 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            crate::deliveries::enqueue(&mut tx, id, update.status, notify_at, now).await?;
+            if let Some(notify_at) = notify_at {
+                crate::deliveries::enqueue(&mut tx, id, update.status, notify_at, now).await?;
+            }
             tx.commit().await?;
             return Ok(TerminalTransition::Applied);
         }

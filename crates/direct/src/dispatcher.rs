@@ -1,0 +1,367 @@
+//! The outbox dispatcher: claims due deliveries, sends them with bounded concurrency, and
+//! records each attempt. Rows are leased while in flight, so a dispatcher that dies loses
+//! nothing: its rows fall due again when the lease runs out.
+
+use crate::schedule::RetrySchedule;
+use rand::Rng;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use stephook_core::now_millis;
+use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store};
+use stephook_webhook::{OutcomeClass, WebhookService};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+pub const DEFAULT_CONCURRENCY: usize = 64;
+const DEFAULT_CLAIM_BATCH: usize = 256;
+/// The longest a waiting dispatcher sleeps: other processes may queue rows it is not woken for.
+const DEFAULT_IDLE_POLL: Duration = Duration::from_secs(1);
+/// A lease outlives the HTTP timeout by this much before the row is due again.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// Attempt outcomes written back in one transaction.
+const RECORD_BATCH: usize = 512;
+const RECORD_RETRIES: u32 = 10;
+const RECORD_RETRY_WAIT: Duration = Duration::from_millis(500);
+const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    pub schedule: RetrySchedule,
+    pub idle_poll: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            schedule: RetrySchedule::default(),
+            idle_poll: DEFAULT_IDLE_POLL,
+        }
+    }
+}
+
+/// Attempts recorded since the dispatcher started, by what they ended in.
+#[derive(Debug, Default)]
+pub struct DispatcherStats {
+    pub delivered: AtomicU64,
+    pub retry_scheduled: AtomicU64,
+    pub dead: AtomicU64,
+}
+
+impl DispatcherStats {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+    pub fn retry_scheduled(&self) -> u64 {
+        self.retry_scheduled.load(Ordering::Relaxed)
+    }
+    pub fn dead(&self) -> u64 {
+        self.dead.load(Ordering::Relaxed)
+    }
+}
+
+/// What a StepManager holds: a way to wake the dispatcher after a commit.
+#[derive(Clone, Debug)]
+pub struct DispatcherHandle {
+    wake: Arc<Notify>,
+    configured: bool,
+    stats: Arc<DispatcherStats>,
+}
+
+impl DispatcherHandle {
+    pub fn wake(&self) {
+        // notify_one keeps a permit when nobody waits, so a wake between polls is not lost.
+        self.wake.notify_one();
+    }
+
+    /// Whether a webhook URL is configured (if not, nothing is queued).
+    pub fn is_configured(&self) -> bool {
+        self.configured
+    }
+
+    pub fn stats(&self) -> &DispatcherStats {
+        &self.stats
+    }
+}
+
+pub struct Dispatcher {
+    store: Store,
+    webhook: WebhookService,
+    config: DispatcherConfig,
+    handle: DispatcherHandle,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Until told to stop.
+    Serve,
+    /// Until nothing is due now and nothing is in flight.
+    Drain,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, webhook: WebhookService, config: DispatcherConfig) -> Self {
+        let handle = DispatcherHandle {
+            wake: Arc::new(Notify::new()),
+            configured: webhook.is_configured(),
+            stats: Arc::default(),
+        };
+        Self {
+            store,
+            webhook,
+            config,
+            handle,
+        }
+    }
+
+    pub fn handle(&self) -> DispatcherHandle {
+        self.handle.clone()
+    }
+
+    /// Delivers until `shutdown` completes, then finishes the deliveries in flight (and records
+    /// them) before returning.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let work = self.dispatch(stop_rx, Mode::Serve);
+        tokio::pin!(work);
+        tokio::select! {
+            () = &mut work => return,
+            () = shutdown => {}
+        }
+        let _ = stop_tx.send(true);
+        work.await;
+    }
+
+    /// Delivers everything due now (one attempt each) and returns: for `deliveries redeliver`
+    /// and for tests. Retries scheduled later are left for a running dispatcher.
+    pub async fn drain(&self) {
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        self.dispatch(stop_rx, Mode::Drain).await;
+    }
+
+    async fn dispatch(&self, mut stop: watch::Receiver<bool>, mode: Mode) {
+        let concurrency = self.config.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let (records_tx, records_rx) = mpsc::channel(concurrency * 4);
+        let recorder = tokio::spawn(record_attempts(
+            self.store.clone(),
+            records_rx,
+            Arc::clone(&self.handle.stats),
+        ));
+        let lease = self.webhook.config().timeout + LEASE_MARGIN;
+        let mut in_flight = JoinSet::new();
+        while !*stop.borrow() {
+            while in_flight.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                in_flight.join_next().await;
+                continue;
+            }
+            let now = now_millis();
+            let limit = free.min(DEFAULT_CLAIM_BATCH);
+            let claimed = match self
+                .store
+                .claim_due(now, limit as i64, now + millis(lease))
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::error!(%error, "cannot claim due webhook deliveries; retrying");
+                    tokio::time::sleep(STORE_ERROR_BACKOFF).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                if mode == Mode::Drain {
+                    if in_flight.join_next().await.is_none() {
+                        break;
+                    }
+                    continue;
+                }
+                let wait = self.idle_wait(now).await;
+                tokio::select! {
+                    () = self.handle.wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let webhook = self.webhook.clone();
+                let schedule = self.config.schedule.clone();
+                let records = records_tx.clone();
+                in_flight.spawn(async move {
+                    let record = attempt(&webhook, &schedule, delivery).await;
+                    // The recorder outlives every delivery task; if it is gone the lease
+                    // expiry brings the row back, so nothing is lost either way.
+                    let _ = records.send(record).await;
+                    drop(permit);
+                });
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        drop(records_tx);
+        let _ = recorder.await;
+    }
+
+    /// How long to sleep when nothing is due: until the next row falls due, at most idle_poll.
+    async fn idle_wait(&self, now: i64) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0))
+                .min(self.config.idle_poll),
+            _ => self.config.idle_poll,
+        }
+    }
+}
+
+async fn attempt(
+    webhook: &WebhookService,
+    schedule: &RetrySchedule,
+    delivery: ClaimedDelivery,
+) -> AttemptRecord {
+    let attempt = delivery.attempts + 1;
+    let report = webhook
+        .send(
+            &delivery.step_id,
+            u32::try_from(attempt).unwrap_or(u32::MAX),
+        )
+        .await;
+    let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+    let (state, next_attempt_at) = next_state(
+        report.outcome.class(),
+        attempt,
+        schedule,
+        now_millis(),
+        jitter,
+    );
+    let error = match (state, report.outcome.class()) {
+        (DeliveryState::Delivered, _) => None,
+        (DeliveryState::Dead, OutcomeClass::Retryable) => Some(format!(
+            "gave up after {attempt} attempts: {}",
+            report.outcome
+        )),
+        _ => Some(report.outcome.to_string()),
+    };
+    AttemptRecord {
+        step_id: delivery.step_id,
+        state,
+        next_attempt_at,
+        http_status: report.outcome.http_status(),
+        error,
+        duration_ms: millis(report.elapsed),
+    }
+}
+
+/// Where a delivery goes after attempt number `attempt` (1-based) ended in `class`.
+fn next_state(
+    class: OutcomeClass,
+    attempt: i64,
+    schedule: &RetrySchedule,
+    now: i64,
+    jitter: f64,
+) -> (DeliveryState, Option<i64>) {
+    match class {
+        OutcomeClass::Delivered => (DeliveryState::Delivered, None),
+        // Not configured any more, or an answer that will not change: wait for a redeliver.
+        OutcomeClass::Skipped | OutcomeClass::Permanent => (DeliveryState::Dead, None),
+        OutcomeClass::Retryable => {
+            match schedule.delay_after(usize::try_from(attempt).unwrap_or(usize::MAX), jitter) {
+                Some(delay) => (DeliveryState::Failed, Some(now + millis(delay))),
+                None => (DeliveryState::Dead, None),
+            }
+        }
+    }
+}
+
+/// Writes attempt outcomes back in batches. A store that stays down past the retries drops the
+/// batch with an error: those rows' leases expire and they are delivered again, never lost.
+async fn record_attempts(
+    store: Store,
+    mut records: mpsc::Receiver<AttemptRecord>,
+    stats: Arc<DispatcherStats>,
+) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while records.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let mut tries = 0;
+        loop {
+            match store.record_attempts(&batch).await {
+                Ok(()) => {
+                    count(&stats, &batch);
+                    break;
+                }
+                Err(error) if tries < RECORD_RETRIES => {
+                    tries += 1;
+                    tracing::warn!(%error, tries, "cannot record webhook attempts; retrying");
+                    tokio::time::sleep(RECORD_RETRY_WAIT).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, rows = batch.len(),
+                        "cannot record webhook attempts; they will be retried when their lease expires");
+                    break;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+fn count(stats: &DispatcherStats, batch: &[AttemptRecord]) {
+    for record in batch {
+        let counter = match record.state {
+            DeliveryState::Delivered => &stats.delivered,
+            DeliveryState::Dead => &stats.dead,
+            DeliveryState::Failed | DeliveryState::Pending => &stats.retry_scheduled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_failures_follow_the_schedule_then_die() {
+        let schedule = RetrySchedule::new(
+            vec![Duration::from_millis(10), Duration::from_millis(20)],
+            0.0,
+        );
+        assert_eq!(
+            next_state(OutcomeClass::Retryable, 1, &schedule, 1_000, 0.0),
+            (DeliveryState::Failed, Some(1_010))
+        );
+        assert_eq!(
+            next_state(OutcomeClass::Retryable, 2, &schedule, 1_000, 0.0),
+            (DeliveryState::Failed, Some(1_020))
+        );
+        assert_eq!(
+            next_state(OutcomeClass::Retryable, 3, &schedule, 1_000, 0.0),
+            (DeliveryState::Dead, None)
+        );
+    }
+
+    #[test]
+    fn permanent_answers_die_at_once_and_successes_are_final() {
+        let schedule = RetrySchedule::default();
+        assert_eq!(
+            next_state(OutcomeClass::Permanent, 1, &schedule, 0, 0.0),
+            (DeliveryState::Dead, None)
+        );
+        assert_eq!(
+            next_state(OutcomeClass::Delivered, 4, &schedule, 0, 0.0),
+            (DeliveryState::Delivered, None)
+        );
+    }
+}

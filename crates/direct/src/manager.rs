@@ -1,0 +1,107 @@
+//! StepManager: the status changes of direct mode. Each commits the step and its outbox row in
+//! one transaction and returns without waiting for any HTTP call.
+
+use crate::dispatcher::DispatcherHandle;
+use serde_json::Value;
+use stephook_core::{Step, StepId, StepStatus, Usage, now_millis};
+use stephook_store::{Store, StoreError, TerminalTransition, TerminalUpdate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("step {0} not found")]
+    NotFound(StepId),
+    #[error("step {id} is already {current}; it cannot become {requested}")]
+    Conflict {
+        id: StepId,
+        current: StepStatus,
+        requested: StepStatus,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for StepError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::StepNotFound(id) => Self::NotFound(id),
+            StoreError::Conflict {
+                id,
+                current,
+                requested,
+            } => Self::Conflict {
+                id,
+                current,
+                requested,
+            },
+            other => Self::Store(other),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct StepManager {
+    store: Store,
+    dispatcher: DispatcherHandle,
+}
+
+impl StepManager {
+    pub fn new(store: Store, dispatcher: DispatcherHandle) -> Self {
+        Self { store, dispatcher }
+    }
+
+    /// Records a new pending step.
+    pub async fn log_step(&self, agent_id: &str, run_id: Option<&str>) -> Result<Step, StepError> {
+        let step = Step::pending(StepId::new_random(), agent_id, run_id.map(str::to_owned));
+        self.store.insert_step(&step).await?;
+        Ok(step)
+    }
+
+    pub async fn update_step_success(
+        &self,
+        id: &StepId,
+        usage: Usage,
+        stop_reason: Option<String>,
+    ) -> Result<TerminalTransition, StepError> {
+        let mut update = TerminalUpdate::new(StepStatus::Success);
+        update.usage = Some(usage);
+        update.stop_reason = stop_reason;
+        self.finish(id, update).await
+    }
+
+    pub async fn update_step_error(
+        &self,
+        id: &StepId,
+        error_type: &str,
+        error_data: Value,
+    ) -> Result<TerminalTransition, StepError> {
+        let mut update = TerminalUpdate::new(StepStatus::Failed);
+        update.error_type = Some(error_type.to_owned());
+        update.error_data = Some(error_data);
+        self.finish(id, update).await
+    }
+
+    pub async fn update_step_cancelled(
+        &self,
+        id: &StepId,
+    ) -> Result<TerminalTransition, StepError> {
+        self.finish(id, TerminalUpdate::new(StepStatus::Cancelled))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        id: &StepId,
+        update: TerminalUpdate,
+    ) -> Result<TerminalTransition, StepError> {
+        let notify_at = self.dispatcher.is_configured().then(now_millis);
+        if notify_at.is_none() {
+            tracing::debug!(step_id = %id, "STEP_COMPLETE_WEBHOOK not configured, skipping step-complete notification");
+        }
+        let transition = self.store.complete_step(id, &update, notify_at).await?;
+        if transition == TerminalTransition::Applied && notify_at.is_some() {
+            // Committed: now the dispatcher may look. It would find the row by polling anyway.
+            self.dispatcher.wake();
+        }
+        Ok(transition)
+    }
+}
