@@ -8,6 +8,8 @@ mod dispatcher;
 mod manager;
 mod schedule;
 
-pub use dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle, DispatcherStats};
+pub use dispatcher::{
+    DEFAULT_CONCURRENCY, Dispatcher, DispatcherConfig, DispatcherHandle, DispatcherStats,
+};
 pub use manager::{StepError, StepManager};
-pub use schedule::RetrySchedule;
+pub use schedule::{DEFAULT_JITTER, DEFAULT_RETRY_DELAYS, RetrySchedule};

@@ -10,6 +10,8 @@ pub mod request;
 pub mod service;
 pub mod signing;
 
+pub use signing::VerifyError;
+
 pub use outcome::{Outcome, OutcomeClass};
 pub use request::{HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP};
 pub use service::{DeliveryReport, WebhookError, WebhookService};

@@ -1,0 +1,147 @@
+//! Every command, flag and environment variable of `stephook`, in one place.
+
+use clap::{Args, Parser, Subcommand};
+use stephook_core::{DEFAULT_TASK_QUEUE, StoreArgs, WebhookArgs};
+
+pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
+pub const DEFAULT_RECEIVE_PORT: u16 = 8787;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stephook",
+    version,
+    about = "Runs AI-agent steps as durable Temporal workflows and notifies an HTTP endpoint \
+             every time a step completes, fails or is cancelled"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an agent: through Temporal (default) or in this process (--direct).
+    Run(RunArgs),
+    /// Inspect stored steps.
+    #[command(subcommand)]
+    Steps(StepsCommand),
+    /// Inspect and re-send webhook deliveries.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
+    /// A local webhook receiver that prints each event and checks its Bearer key and signature.
+    Receive(ReceiveArgs),
+    /// Benchmarks (not tests): print figures measured in one run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run the agent loop in this process, without Temporal (direct mode).
+    #[arg(long)]
+    pub direct: bool,
+    /// How many steps the agent takes.
+    #[arg(long, default_value_t = 3)]
+    pub steps: u32,
+    #[arg(long, default_value = "demo-agent")]
+    pub agent_id: String,
+    /// Defaults to a new random id.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// A message for the agent (repeatable). Markers for demos: fail-at:N, sleep-ms:N.
+    #[arg(long = "message", default_value = "Hello from stephook")]
+    pub messages: Vec<String>,
+    /// Temporal mode: print the workflow id and the UI link, and return at once.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Direct mode: waits after each failed delivery (ms, s, m, h), then the delivery is dead.
+    #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE)]
+    pub retry_schedule: String,
+    #[arg(long, env = "STEPHOOK_TASK_QUEUE", default_value = DEFAULT_TASK_QUEUE)]
+    pub task_queue: String,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StepsCommand {
+    /// The newest steps first.
+    List {
+        #[arg(long)]
+        run_id: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// One step, its metrics and its delivery.
+    Show {
+        step_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// The most recently changed deliveries first.
+    List {
+        /// pending, failed, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Send a step's notification again (same webhook-id), or every dead one with --dead.
+    Redeliver {
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        step_id: Option<String>,
+        #[arg(long)]
+        dead: bool,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    #[arg(long, default_value_t = DEFAULT_RECEIVE_PORT)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Answer 401 unless the request carries `Authorization: Bearer <key>`.
+    #[arg(long, env = "STEP_COMPLETE_KEY", hide_env_values = true)]
+    pub key: Option<stephook_core::Secret>,
+    /// Answer 400 unless the Standard Webhooks signature verifies with this `whsec_` secret.
+    #[arg(long, env = "STEP_COMPLETE_SIGNING_SECRET", hide_env_values = true)]
+    pub secret: Option<stephook_core::Secret>,
+    /// Answer every request with this status instead (to try failure handling).
+    #[arg(long)]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Direct mode: caller latency against an inline-await baseline, and dispatcher throughput.
+    Direct(BenchDirectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDirectArgs {
+    /// Steps timed for the latency comparison (each endpoint answer takes --slow-ms).
+    #[arg(long, default_value_t = 200)]
+    pub latency_steps: u32,
+    #[arg(long, default_value_t = 2000)]
+    pub slow_ms: u64,
+    /// Deliveries for the throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    pub deliveries: u32,
+    #[arg(long, default_value_t = stephook_direct::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+}

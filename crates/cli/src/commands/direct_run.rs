@@ -1,0 +1,170 @@
+//! `stephook run --direct`: an in-process agent loop on the offline step body, notifying
+//! through StepManager and the outbox dispatcher.
+
+use crate::cli::RunArgs;
+use crate::open;
+use anyhow::Context as _;
+use std::time::{Duration, Instant};
+use stephook_core::StepId;
+use stephook_core::step_body::plan_step;
+use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule, StepManager};
+use stephook_store::{Delivery, Store};
+use tokio::sync::oneshot;
+
+/// Beyond one HTTP timeout, how long the command waits for first attempts to be recorded.
+const SETTLE_MARGIN: Duration = Duration::from_secs(5);
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let webhook = open::webhook(&args.webhook)?;
+    let schedule = retry_schedule(&args.retry_schedule)?;
+    let store = open::store(&args.store).await?;
+    let settle_within = webhook.config().timeout + SETTLE_MARGIN;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        webhook.clone(),
+        DispatcherConfig {
+            schedule,
+            ..Default::default()
+        },
+    );
+    let manager = StepManager::new(store.clone(), dispatcher.handle());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let dispatching = tokio::spawn(async move {
+        dispatcher
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", uuid::Uuid::new_v4()));
+    println!(
+        "direct run {run_id}: agent {}, {} steps, webhook {}",
+        args.agent_id,
+        args.steps,
+        if webhook.is_configured() {
+            "on"
+        } else {
+            "off (STEP_COMPLETE_WEBHOOK not set)"
+        }
+    );
+    let outcome = agent_loop(&manager, &args, &run_id).await;
+    let ids = match &outcome {
+        Ok(ids) | Err((ids, _)) => ids.clone(),
+    };
+    if webhook.is_configured() {
+        report_deliveries(&store, &ids, settle_within).await?;
+    }
+    let _ = stop.send(());
+    dispatching.await.context("the dispatcher task failed")?;
+    match outcome {
+        Ok(_) => Ok(()),
+        Err((_, error)) => Err(error),
+    }
+}
+
+fn retry_schedule(text: &str) -> anyhow::Result<RetrySchedule> {
+    let delays = RetrySchedule::parse_delays(text)
+        .map_err(|e| anyhow::anyhow!("STEPHOOK_RETRY_SCHEDULE: {e} (--retry-schedule)"))?;
+    Ok(RetrySchedule::new(delays, stephook_direct::DEFAULT_JITTER))
+}
+
+type LoopResult = Result<Vec<StepId>, (Vec<StepId>, anyhow::Error)>;
+
+/// Runs the steps; on failure or Ctrl-C the current step is stored failed / cancelled (and so
+/// notified) before the loop ends.
+async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> LoopResult {
+    let mut ids = Vec::new();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    for index in 0..args.steps {
+        let step = match manager.log_step(&args.agent_id, Some(run_id)).await {
+            Ok(step) => step,
+            Err(error) => return Err((ids, error.into())),
+        };
+        ids.push(step.id.clone());
+        println!("step {index}  {}  pending", step.id);
+        let plan = plan_step(&args.messages, index);
+        tokio::select! {
+            () = tokio::time::sleep(plan.delay) => {}
+            _ = &mut interrupted => {
+                let result = manager.update_step_cancelled(&step.id).await;
+                println!("step {index}  {}  cancelled", step.id);
+                let error = match result {
+                    Ok(_) => anyhow::anyhow!("interrupted: step {index} cancelled"),
+                    Err(error) => error.into(),
+                };
+                return Err((ids, error));
+            }
+        }
+        let result = match plan.result {
+            Ok(output) => {
+                manager
+                    .update_step_success(&step.id, output.usage, Some(output.stop_reason))
+                    .await
+            }
+            Err(failure) => {
+                let data = serde_json::json!({ "message": failure.message });
+                let stored = manager
+                    .update_step_error(&step.id, &failure.error_type, data)
+                    .await;
+                println!("step {index}  {}  failed", step.id);
+                let error = match stored {
+                    Ok(_) => anyhow::anyhow!("step {index} failed: {failure}"),
+                    Err(error) => error.into(),
+                };
+                return Err((ids, error));
+            }
+        };
+        if let Err(error) = result {
+            return Err((ids, error.into()));
+        }
+        println!("step {index}  {}  success", step.id);
+    }
+    Ok(ids)
+}
+
+/// Waits (bounded) until each step's first delivery attempt is recorded, then prints where
+/// each notification stands.
+async fn report_deliveries(store: &Store, ids: &[StepId], within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let mut pending: Vec<&StepId> = ids.iter().collect();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let mut still = Vec::new();
+        for id in pending {
+            match store.delivery(id).await? {
+                Some(delivery) if delivery.attempts > 0 => println!("{}", describe(&delivery)),
+                _ => still.push(id),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+    for id in pending {
+        println!("webhook {id}  still queued (a running `stephook worker` delivers it)");
+    }
+    Ok(())
+}
+
+fn describe(delivery: &Delivery) -> String {
+    let detail = match (&delivery.last_error, delivery.last_http_status) {
+        (Some(error), _) => format!(": {error}"),
+        (None, Some(status)) => format!(" (HTTP {status})"),
+        (None, None) => String::new(),
+    };
+    let retry = if delivery.next_attempt_at.is_some() {
+        "  (will be retried: `stephook deliveries list`)"
+    } else {
+        ""
+    };
+    format!(
+        "webhook {}  {}{detail}{retry}",
+        delivery.step_id, delivery.state
+    )
+}
