@@ -30,9 +30,6 @@ pub enum Command {
     Deliveries(DeliveriesCommand),
     /// A local webhook receiver that prints each event and checks its Bearer key and signature.
     Receive(ReceiveArgs),
-    /// Benchmarks (not tests): print figures measured in one run.
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -124,24 +121,4 @@ pub struct ReceiveArgs {
     /// Answer every request with this status instead (to try failure handling).
     #[arg(long)]
     pub status: Option<u16>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Direct mode: caller latency against an inline-await baseline, and dispatcher throughput.
-    Direct(BenchDirectArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchDirectArgs {
-    /// Steps timed for the latency comparison (each endpoint answer takes --slow-ms).
-    #[arg(long, default_value_t = 200)]
-    pub latency_steps: u32,
-    #[arg(long, default_value_t = 2000)]
-    pub slow_ms: u64,
-    /// Deliveries for the throughput run.
-    #[arg(long, default_value_t = 20_000)]
-    pub deliveries: u32,
-    #[arg(long, default_value_t = stephook_direct::DEFAULT_CONCURRENCY)]
-    pub concurrency: usize,
 }

@@ -153,11 +153,14 @@ impl Dispatcher {
             Arc::clone(&self.handle.stats),
         ));
         let lease = self.webhook.config().timeout + LEASE_MARGIN;
+        let claim_threshold = concurrency.div_ceil(2);
         let mut in_flight = JoinSet::new();
         while !*stop.borrow() {
             while in_flight.try_join_next().is_some() {}
+            // Claim in batches: topping up one slot at a time would cost a write transaction
+            // per delivery.
             let free = permits.available_permits();
-            if free == 0 {
+            if free < claim_threshold && !in_flight.is_empty() {
                 in_flight.join_next().await;
                 continue;
             }

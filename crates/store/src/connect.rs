@@ -47,7 +47,11 @@ impl Store {
                 .map_err(connect_err)?,
         };
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            kind,
+            writer: Default::default(),
+        })
     }
 }
 

@@ -143,6 +143,7 @@ impl Store {
         limit: i64,
         lease_until: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let _gate = self.write_gate().await;
         // The outer WHERE repeats the due condition: on PostgreSQL a concurrent claimer that
         // waited on the row lock re-checks it against the new row and skips what was taken.
         let rows = sqlx::query(
@@ -177,6 +178,7 @@ impl Store {
             return Ok(());
         }
         let now = now_millis();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         for record in records {
             let delivered_at = (record.state == DeliveryState::Delivered).then_some(now);
@@ -213,6 +215,7 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         let now = now_millis();
+        let _gate = self.write_gate().await;
         sqlx::query(
             "INSERT INTO webhook_deliveries \
                (step_id, step_status, state, source, attempts, last_http_status, last_error, \
@@ -306,6 +309,7 @@ impl Store {
             return Err(StoreError::DeliveryNotFound(id.clone()));
         }
         let now = now_millis();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         enqueue(&mut tx, id, step.status, now, now).await?;
         tx.commit().await?;
@@ -315,6 +319,7 @@ impl Store {
     /// Queues every dead delivery again, due now; returns how many.
     pub async fn redeliver_dead(&self) -> Result<u64, StoreError> {
         let now = now_millis();
+        let _gate = self.write_gate().await;
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
              WHERE state = 'dead'",

@@ -15,16 +15,29 @@ pub use error::StoreError;
 pub use steps::{TerminalTransition, TerminalUpdate};
 
 use sqlx::AnyPool;
+use std::sync::Arc;
 use stephook_core::DatabaseKind;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A handle on the store; cheap to clone (it is a pool).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     kind: DatabaseKind,
+    writer: Arc<Mutex<()>>,
 }
 
 impl Store {
+    /// SQLite admits one writer at a time and makes the others sleep and retry, which wrecks
+    /// throughput; queueing this process's writers here instead keeps them from backing off.
+    /// PostgreSQL locks rows, not the database, and needs no gate.
+    pub(crate) async fn write_gate(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.kind {
+            DatabaseKind::Sqlite => Some(self.writer.lock().await),
+            DatabaseKind::Postgres => None,
+        }
+    }
+
     pub fn kind(&self) -> DatabaseKind {
         self.kind
     }

@@ -43,6 +43,7 @@ pub enum TerminalTransition {
 impl Store {
     /// Inserts a new step; fails if the id exists.
     pub async fn insert_step(&self, step: &Step) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         write_step(&mut tx, step, false).await?;
         tx.commit().await?;
@@ -56,6 +57,7 @@ impl Store {
         step: &Step,
         metrics: Option<StepMetrics>,
     ) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         write_step(&mut tx, step, true).await?;
         if let Some(metrics) = metrics {
@@ -137,6 +139,7 @@ impl Store {
         notify_at: Option<i64>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
+        let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         // Write first, read only when nothing changed: an SQLite transaction that reads and then
         // writes can fail to upgrade its lock under concurrency.

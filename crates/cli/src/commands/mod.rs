@@ -13,6 +13,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Steps(command) => steps::run(command).await,
         Command::Deliveries(command) => deliveries::run(command).await,
         Command::Receive(args) => crate::receive::run(args).await,
-        Command::Bench(command) => crate::bench::run(command).await,
     }
 }

@@ -1,4 +1,6 @@
-//! `stephook bench direct`: figures measured in one run, never asserted in tests.
+//! `cargo bench -p stephook-direct --bench direct`: figures measured in one run, never asserted
+//! in tests. Sizes can be changed with BENCH_LATENCY_STEPS, BENCH_SLOW_MS, BENCH_DELIVERIES and
+//! BENCH_CONCURRENCY.
 //!
 //! (a) how long `update_step_success` keeps its caller when the endpoint takes `--slow-ms` to
 //!     answer, for stephook (commit + outbox, HTTP in the background) and for an inline-await
@@ -6,14 +8,13 @@
 //! (b) how many deliveries per second the dispatcher completes to a loopback receiver on SQLite,
 //!     with every delivery accounted for.
 
-use crate::cli::{BenchCommand, BenchDirectArgs};
 use axum::Router;
 use axum::http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use stephook_core::{Secret, StepStatus, Usage, WebhookArgs, now_millis};
-use stephook_direct::{Dispatcher, DispatcherConfig, StepManager};
+use stephook_core::{Secret, StepStatus, StoreArgs, Usage, WebhookArgs, now_millis};
+use stephook_direct::{DEFAULT_CONCURRENCY, Dispatcher, DispatcherConfig, StepManager};
 use stephook_store::{DeliveryState, Store, TerminalUpdate};
 use stephook_webhook::WebhookService;
 use tokio::net::TcpListener;
@@ -23,36 +24,62 @@ use tokio::sync::oneshot;
 const BASELINE_STEPS: u32 = 5;
 const THROUGHPUT_DEADLINE: Duration = Duration::from_secs(300);
 
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Direct(args) => direct(args).await,
-    }
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
+
+struct BenchArgs {
+    latency_steps: u32,
+    slow_ms: u64,
+    deliveries: u32,
+    concurrency: usize,
 }
 
-async fn direct(args: BenchDirectArgs) -> anyhow::Result<()> {
+fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> BenchResult {
+    let args = BenchArgs {
+        latency_steps: env_or("BENCH_LATENCY_STEPS", 200),
+        slow_ms: env_or("BENCH_SLOW_MS", 2000),
+        deliveries: env_or("BENCH_DELIVERIES", 20_000),
+        concurrency: env_or("BENCH_CONCURRENCY", DEFAULT_CONCURRENCY),
+    };
     let dir = tempfile::tempdir()?;
-    println!("stephook bench direct (SQLite in {})", dir.path().display());
+    println!(
+        "stephook direct-mode bench (SQLite in {})",
+        dir.path().display()
+    );
     latency(&args, &dir).await?;
     throughput(&args, &dir).await
 }
 
-async fn open_store(dir: &tempfile::TempDir, name: &str) -> anyhow::Result<Store> {
+async fn open_store(
+    dir: &tempfile::TempDir,
+    name: &str,
+) -> Result<Store, Box<dyn std::error::Error>> {
     let url = format!("sqlite://{}", dir.path().join(name).display());
-    crate::open::store(&stephook_core::StoreArgs {
+    let config = StoreArgs {
         database_url: Secret::new(url),
-    })
-    .await
+    }
+    .validate()?;
+    Ok(Store::connect(&config).await?)
 }
 
-fn webhook(url: &str) -> anyhow::Result<WebhookService> {
-    crate::open::webhook(&WebhookArgs {
+fn webhook(url: &str) -> Result<WebhookService, Box<dyn std::error::Error>> {
+    let config = WebhookArgs {
         url: Some(Secret::new(url)),
         timeout_ms: Some("14000".into()),
         ..Default::default()
-    })
+    }
+    .validate()?;
+    Ok(WebhookService::new(config)?)
 }
 
-async fn latency(args: &BenchDirectArgs, dir: &tempfile::TempDir) -> anyhow::Result<()> {
+async fn latency(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     let slow = Duration::from_millis(args.slow_ms);
     let (url, _received) = loopback_receiver(slow).await?;
     let webhook = webhook(&url)?;
@@ -105,7 +132,7 @@ async fn latency(args: &BenchDirectArgs, dir: &tempfile::TempDir) -> anyhow::Res
     Ok(())
 }
 
-async fn throughput(args: &BenchDirectArgs, dir: &tempfile::TempDir) -> anyhow::Result<()> {
+async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     let (url, received) = loopback_receiver(Duration::ZERO).await?;
     let store = open_store(dir, "throughput.db").await?;
     let webhook = webhook(&url)?;
@@ -194,7 +221,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// A loopback endpoint that answers 200 after `delay` and counts requests.
-async fn loopback_receiver(delay: Duration) -> anyhow::Result<(String, Arc<AtomicU64>)> {
+async fn loopback_receiver(delay: Duration) -> std::io::Result<(String, Arc<AtomicU64>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let received = Arc::new(AtomicU64::new(0));
@@ -211,18 +238,4 @@ async fn loopback_receiver(delay: Duration) -> anyhow::Result<(String, Arc<Atomi
         let _ = axum::serve(listener, app).await;
     });
     Ok((format!("http://{addr}/bench"), received))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let samples: Vec<_> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&samples, 0.5), Duration::from_millis(50));
-        assert_eq!(percentile(&samples, 0.99), Duration::from_millis(99));
-        assert_eq!(percentile(&samples[..1], 0.99), Duration::from_millis(1));
-        assert_eq!(percentile(&[], 0.5), Duration::ZERO);
-    }
 }
