@@ -4,18 +4,20 @@
 
 use crate::schedule::RetrySchedule;
 use rand::Rng;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use stephook_core::now_millis;
-use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store};
+use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store, StoreError};
 use stephook_webhook::{OutcomeClass, WebhookService};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub const DEFAULT_CONCURRENCY: usize = 64;
-const DEFAULT_CLAIM_BATCH: usize = 256;
+/// The most rows one claim takes (and the most a dispatcher holds unattempted).
+const MAX_CLAIM_BATCH: usize = 512;
 /// The longest a waiting dispatcher sleeps: other processes may queue rows it is not woken for.
 const DEFAULT_IDLE_POLL: Duration = Duration::from_secs(1);
 /// A lease outlives the HTTP timeout by this much before the row is due again.
@@ -152,50 +154,34 @@ impl Dispatcher {
             records_rx,
             Arc::clone(&self.handle.stats),
         ));
-        let lease = self.webhook.config().timeout + LEASE_MARGIN;
-        let claim_threshold = concurrency.div_ceil(2);
+        // Claimed rows wait here for a free slot. Claiming ahead, in batches, keeps deliveries
+        // going while the recorder holds SQLite's single writer, and costs one write
+        // transaction per batch instead of one per delivery.
+        let mut backlog: VecDeque<ClaimedDelivery> = VecDeque::new();
+        let refill_below = concurrency.div_ceil(2);
+        let backlog_target = (concurrency * 2).min(MAX_CLAIM_BATCH);
+        let mut exhausted = false;
         let mut in_flight = JoinSet::new();
         while !*stop.borrow() {
             while in_flight.try_join_next().is_some() {}
-            // Claim in batches: topping up one slot at a time would cost a write transaction
-            // per delivery.
-            let free = permits.available_permits();
-            if free < claim_threshold && !in_flight.is_empty() {
-                in_flight.join_next().await;
-                continue;
-            }
-            let now = now_millis();
-            let limit = free.min(DEFAULT_CLAIM_BATCH);
-            let claimed = match self
-                .store
-                .claim_due(now, limit as i64, now + millis(lease))
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::error!(%error, "cannot claim due webhook deliveries; retrying");
-                    tokio::time::sleep(STORE_ERROR_BACKOFF).await;
-                    continue;
-                }
-            };
-            if claimed.is_empty() {
-                if mode == Mode::Drain {
-                    if in_flight.join_next().await.is_none() {
-                        break;
+            if backlog.len() < refill_below {
+                match self.claim(backlog_target - backlog.len()).await {
+                    Ok(claimed) => {
+                        exhausted = claimed.is_empty();
+                        backlog.extend(claimed);
                     }
-                    continue;
+                    Err(error) => {
+                        tracing::error!(%error, "cannot claim due webhook deliveries; retrying");
+                        tokio::time::sleep(STORE_ERROR_BACKOFF).await;
+                        continue;
+                    }
                 }
-                let wait = self.idle_wait(now).await;
-                tokio::select! {
-                    () = self.handle.wake.notified() => {}
-                    () = tokio::time::sleep(wait) => {}
-                    _ = stop.changed() => {}
-                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-                }
-                continue;
             }
-            for delivery in claimed {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            while !backlog.is_empty() {
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    break;
+                };
+                let Some(delivery) = backlog.pop_front() else {
                     break;
                 };
                 let webhook = self.webhook.clone();
@@ -209,14 +195,59 @@ impl Dispatcher {
                     drop(permit);
                 });
             }
+            if !backlog.is_empty() || (!exhausted && !in_flight.is_empty()) {
+                // Every slot is busy (or more may be due): go on when one frees up.
+                in_flight.join_next().await;
+                continue;
+            }
+            if mode == Mode::Drain {
+                if in_flight.join_next().await.is_none() {
+                    break;
+                }
+                continue;
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                () = self.handle.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
         }
+        self.release(backlog).await;
         while in_flight.join_next().await.is_some() {}
         drop(records_tx);
         let _ = recorder.await;
     }
 
+    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now = now_millis();
+        let lease = self.webhook.config().timeout + LEASE_MARGIN;
+        self.store
+            .claim_due(
+                now,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                now + millis(lease),
+            )
+            .await
+    }
+
+    /// Hands back rows claimed but not attempted (on shutdown), so they are due at once
+    /// instead of after their lease.
+    async fn release(&self, backlog: VecDeque<ClaimedDelivery>) {
+        if backlog.is_empty() {
+            return;
+        }
+        let ids: Vec<_> = backlog.into_iter().map(|d| d.step_id).collect();
+        if let Err(error) = self.store.release_claims(&ids, now_millis()).await {
+            tracing::warn!(%error, rows = ids.len(),
+                "cannot release claimed deliveries; they are due again when their lease ends");
+        }
+    }
+
     /// How long to sleep when nothing is due: until the next row falls due, at most idle_poll.
-    async fn idle_wait(&self, now: i64) -> Duration {
+    async fn idle_wait(&self) -> Duration {
+        let now = now_millis();
         match self.store.next_due_at().await {
             Ok(Some(due)) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0))
                 .min(self.config.idle_poll),

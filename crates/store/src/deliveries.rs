@@ -172,6 +172,25 @@ impl Store {
             .collect()
     }
 
+    /// Makes leased rows due again at `now` (a dispatcher that stops hands back what it claimed
+    /// but did not attempt).
+    pub async fn release_claims(&self, ids: &[StepId], now: i64) -> Result<(), StoreError> {
+        let _gate = self.write_gate().await;
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $1 \
+                 WHERE step_id = $2 AND state IN ('pending', 'failed')",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes back the outcome of attempts, in one transaction (one fsync for a whole batch).
     pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         if records.is_empty() {

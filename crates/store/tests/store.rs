@@ -170,14 +170,22 @@ async fn claims_lease_rows_and_never_hand_one_out_twice(store: Store) {
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(now + 60_000));
     // A lease that ran out (a dispatcher that died) makes the rows due again.
-    assert_eq!(
-        store
-            .claim_due(now + 60_000, 1_000, now + 120_000)
-            .await
-            .unwrap()
-            .len(),
-        ROWS
-    );
+    let reclaimed = store
+        .claim_due(now + 60_000, 1_000, now + 120_000)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), ROWS);
+    // A dispatcher that stops hands back what it did not attempt: due at once.
+    let handed_back: Vec<_> = reclaimed.into_iter().take(5).map(|c| c.step_id).collect();
+    store
+        .release_claims(&handed_back, now + 60_001)
+        .await
+        .unwrap();
+    let again = store
+        .claim_due(now + 60_001, 1_000, now + 180_000)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 5);
 }
 
 async fn attempts_are_recorded(store: Store) {
