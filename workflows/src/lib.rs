@@ -1,1 +1,41 @@
+//! AgentWorkflow: an agent run as a durable Temporal workflow that stores and notifies every step.
+//!
+//! Per step: the step body (`run_step_body`) → `create_step` with the terminal status and metrics →
+//! `send_step_complete_webhook` inside a guard that swallows its final failure (logged, counted,
+//! recorded as undelivered). The step's post-processing runs in a scope workflow cancellation
+//! cannot abort, so a step that reached a terminal state is always stored and notified.
 
+mod agent;
+mod failure_facts;
+mod notify;
+pub mod timeouts;
+mod types;
+
+pub use agent::{AgentWorkflow, INVALID_INPUT_ERROR_TYPE};
+pub use failure_facts::{
+    STEP_BODY_INFRA_ERROR_TYPE, StepFailureFacts, WebhookFailureFacts, step_failure_facts,
+    webhook_failure_facts,
+};
+pub use types::{AgentRunInput, AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
+
+/// Workflow ids are `agent-run-<run_id>`: readable in the Temporal UI, one workflow per run.
+pub const WORKFLOW_ID_PREFIX: &str = "agent-run-";
+/// The workflow type name, for clients in other SDK languages.
+pub const WORKFLOW_TYPE: &str = "AgentWorkflow";
+/// The query that answers with [`Progress`].
+pub const PROGRESS_QUERY: &str = "progress";
+
+/// The workflow id of the agent run `run_id`.
+pub fn workflow_id_for(run_id: &str) -> String {
+    format!("{WORKFLOW_ID_PREFIX}{run_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_ids_are_readable() {
+        assert_eq!(workflow_id_for("r-1"), "agent-run-r-1");
+    }
+}

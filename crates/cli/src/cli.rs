@@ -20,6 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The Temporal worker: AgentWorkflow and the step activities on a task queue.
+    Worker(crate::temporal::WorkerArgs),
+    /// One command, a working local system: Temporal dev server + UI, worker, receiver, demo run.
+    Dev(crate::temporal::DevArgs),
     /// Run an agent: through Temporal (default) or in this process (--direct).
     Run(RunArgs),
     /// Inspect stored steps.
@@ -56,10 +60,15 @@ pub struct RunArgs {
     pub retry_schedule: String,
     #[arg(long, env = "STEPHOOK_TASK_QUEUE", default_value = DEFAULT_TASK_QUEUE)]
     pub task_queue: String,
+    /// Base URL of the Temporal UI, for the printed link to the run.
+    #[arg(long = "temporal-ui", env = crate::temporal::start::UI_URL_VAR, default_value = crate::temporal::start::DEFAULT_UI_URL)]
+    pub temporal_ui: String,
     #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub temporal: crate::temporal::TemporalArgs,
 }
 
 #[derive(Debug, Subcommand)]

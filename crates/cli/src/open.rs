@@ -1,17 +1,28 @@
 //! Turning validated configuration into running parts, with errors that name the variable.
 
 use anyhow::Context as _;
-use stephook_core::{DatabaseUrl, StoreArgs, WebhookArgs};
+use stephook_core::{DatabaseUrl, StoreArgs, StoreConfig, WebhookArgs};
+use stephook_direct::RetrySchedule;
 use stephook_store::Store;
 use stephook_webhook::WebhookService;
 
 /// Opens the step store; an unusable or unreachable database stops the process with a message
 /// naming STEPHOOK_DATABASE_URL.
 pub async fn store(args: &StoreArgs) -> anyhow::Result<Store> {
-    let config = args.validate()?;
-    Store::connect(&config)
+    store_from(&args.validate()?).await
+}
+
+pub async fn store_from(config: &StoreConfig) -> anyhow::Result<Store> {
+    Store::connect(config)
         .await
         .with_context(|| format!("{} (--database-url)", DatabaseUrl::VAR))
+}
+
+/// The direct-mode retry schedule from `--retry-schedule` / STEPHOOK_RETRY_SCHEDULE.
+pub fn retry_schedule(text: &str) -> anyhow::Result<RetrySchedule> {
+    let delays = RetrySchedule::parse_delays(text)
+        .map_err(|e| anyhow::anyhow!("STEPHOOK_RETRY_SCHEDULE: {e} (--retry-schedule)"))?;
+    Ok(RetrySchedule::new(delays, stephook_direct::DEFAULT_JITTER))
 }
 
 pub fn webhook(args: &WebhookArgs) -> anyhow::Result<WebhookService> {

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use std::time::{Duration, Instant};
 use stephook_core::StepId;
 use stephook_core::step_body::plan_step;
-use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule, StepManager};
+use stephook_direct::{Dispatcher, DispatcherConfig, StepManager};
 use stephook_store::{Delivery, Store};
 use tokio::sync::oneshot;
 
@@ -17,7 +17,7 @@ const SETTLE_POLL: Duration = Duration::from_millis(50);
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
-    let schedule = retry_schedule(&args.retry_schedule)?;
+    let schedule = open::retry_schedule(&args.retry_schedule)?;
     let store = open::store(&args.store).await?;
     let settle_within = webhook.config().timeout + SETTLE_MARGIN;
     let dispatcher = Dispatcher::new(
@@ -65,12 +65,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Ok(_) => Ok(()),
         Err((_, error)) => Err(error),
     }
-}
-
-fn retry_schedule(text: &str) -> anyhow::Result<RetrySchedule> {
-    let delays = RetrySchedule::parse_delays(text)
-        .map_err(|e| anyhow::anyhow!("STEPHOOK_RETRY_SCHEDULE: {e} (--retry-schedule)"))?;
-    Ok(RetrySchedule::new(delays, stephook_direct::DEFAULT_JITTER))
 }
 
 type LoopResult = Result<Vec<StepId>, (Vec<StepId>, anyhow::Error)>;

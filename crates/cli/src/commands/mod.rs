@@ -8,8 +8,22 @@ use crate::cli::{Cli, Command};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Worker(args) => crate::temporal::worker(args).await,
+        Command::Dev(args) => crate::temporal::dev(args).await,
         Command::Run(args) if args.direct => direct_run::run(args).await,
-        Command::Run(_) => anyhow::bail!("Temporal mode is not wired yet; use --direct"),
+        Command::Run(args) => {
+            crate::temporal::run_workflow(crate::temporal::RunWorkflowOptions {
+                agent_id: args.agent_id,
+                run_id: args.run_id,
+                messages: args.messages,
+                steps: args.steps,
+                no_wait: args.no_wait,
+                task_queue: args.task_queue,
+                temporal: args.temporal,
+                ui_url: args.temporal_ui,
+            })
+            .await
+        }
         Command::Steps(command) => steps::run(command).await,
         Command::Deliveries(command) => deliveries::run(command).await,
         Command::Receive(args) => crate::receive::run(args).await,

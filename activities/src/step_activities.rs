@@ -1,0 +1,239 @@
+//! The activity implementations, registered on the worker as one [`StepActivities`] value that
+//! shares the store pool, the webhook client and the metrics across every activity task.
+
+use crate::failures::{invalid_webhook_input, step_body_failure, store_failure, webhook_failure};
+use crate::metrics::WebhookMetrics;
+use crate::types::{
+    CreateStepInput, RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookResult,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stephook_core::step_body::plan_step;
+use stephook_core::{Step, StepId, StepMetrics, now_millis};
+use stephook_store::Store;
+use stephook_webhook::{Outcome, WebhookService};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+/// How often a waiting step body heartbeats. Cancellation only reaches an activity through a
+/// heartbeat, and a worker that died is noticed when heartbeats stop; keep this well under the
+/// step body's heartbeat timeout.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+const WEBHOOK_INPUT_SHAPE: &str =
+    r#"send_step_complete_webhook expects {"step_id": "step-<uuid>"}"#;
+
+pub struct StepActivities {
+    pub store: Store,
+    pub webhook: WebhookService,
+    pub metrics: Arc<WebhookMetrics>,
+}
+
+impl StepActivities {
+    pub fn new(store: Store, webhook: WebhookService, metrics: Arc<WebhookMetrics>) -> Self {
+        Self {
+            store,
+            webhook,
+            metrics,
+        }
+    }
+}
+
+#[activities]
+impl StepActivities {
+    /// The step's work. A failure of the work itself is final (non-retryable, carrying the
+    /// step's error type and message); only infrastructure trouble is retried.
+    #[activity(name = "run_step_body")]
+    pub async fn run_step_body(
+        ctx: ActivityContext,
+        input: StepBodyInput,
+    ) -> Result<StepBodyOutput, ActivityError> {
+        let started = Instant::now();
+        let plan = plan_step(&input.messages, input.index);
+        wait_heartbeating(&ctx, plan.delay).await?;
+        let model_call = started.elapsed();
+        let output = plan.result.map_err(step_body_failure)?;
+        Ok(StepBodyOutput {
+            output,
+            metrics: StepMetrics {
+                step_ms: millis(started.elapsed()),
+                model_call_ms: millis(model_call),
+            },
+        })
+    }
+
+    /// Stores the step in its terminal state with its metrics, in one transaction, by id: a
+    /// retry (or a replayed workflow) rewrites the same row instead of adding one.
+    #[activity(name = "create_step")]
+    pub async fn create_step(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CreateStepInput,
+    ) -> Result<(), ActivityError> {
+        let now = now_millis();
+        let step = Step {
+            id: input.step_id,
+            agent_id: input.agent_id,
+            run_id: input.run_id,
+            status: input.status,
+            usage: input.usage,
+            stop_reason: input.stop_reason,
+            error_type: input.error_type,
+            error_data: input.error_data,
+            created_at: input.started_at_ms,
+            updated_at: now,
+            completed_at: input.status.is_terminal().then_some(now),
+        };
+        self.store
+            .upsert_step(&step, input.metrics)
+            .await
+            .map_err(store_failure)
+    }
+
+    /// One delivery attempt. The input is taken as raw JSON and checked here: a payload the SDK
+    /// failed to decode would be a *retryable* failure and be retried until schedule-to-close,
+    /// while a wrong shape can never succeed and must fail after one attempt.
+    #[activity(name = "send_step_complete_webhook")]
+    pub async fn send_step_complete_webhook(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: serde_json::Value,
+    ) -> Result<WebhookResult, ActivityError> {
+        let step_id = parse_webhook_input(&input).map_err(invalid_webhook_input)?;
+        let attempt = ctx.info().attempt.max(1);
+        let report = self.webhook.send(&step_id, attempt).await;
+        self.metrics.observe(&report);
+        if let Some(failure) = webhook_failure(&step_id, attempt, &report.outcome) {
+            return Err(failure);
+        }
+        Ok(WebhookResult {
+            step_id: step_id.to_string(),
+            delivered: report.outcome != Outcome::NotConfigured,
+            status: report.outcome.http_status(),
+            attempt,
+        })
+    }
+
+    /// Records a notification Temporal gave up on as undelivered (`dead`), for later redelivery.
+    #[activity(name = "record_undelivered_webhook")]
+    pub async fn record_undelivered_webhook(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RecordUndeliveredInput,
+    ) -> Result<(), ActivityError> {
+        self.store
+            .record_undelivered(
+                &input.step_id,
+                input.step_status,
+                i64::from(input.attempts),
+                input.http_status,
+                &input.error,
+            )
+            .await
+            .map_err(store_failure)?;
+        self.metrics.record_undelivered();
+        Ok(())
+    }
+}
+
+/// Reads `{"step_id": "step-<uuid>"}`; the error says what was expected and what was wrong.
+pub fn parse_webhook_input(input: &serde_json::Value) -> Result<StepId, String> {
+    let object = input
+        .as_object()
+        .ok_or_else(|| format!("{WEBHOOK_INPUT_SHAPE}, got {}", json_kind(input)))?;
+    let raw = match object.get("step_id") {
+        Some(serde_json::Value::String(raw)) => raw,
+        Some(other) => {
+            return Err(format!(
+                "{WEBHOOK_INPUT_SHAPE}: step_id must be a string, got {}",
+                json_kind(other)
+            ));
+        }
+        None => {
+            let mut fields: Vec<&str> = object.keys().map(String::as_str).collect();
+            fields.sort_unstable();
+            return Err(format!(
+                "{WEBHOOK_INPUT_SHAPE}: missing field step_id (fields given: {fields:?})"
+            ));
+        }
+    };
+    StepId::parse(raw).map_err(|e| format!("{WEBHOOK_INPUT_SHAPE}: {e}"))
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Waits `delay` (the stand-in model call), heartbeating so a cancellation or a dead worker is
+/// noticed, and stops at once when the activity is cancelled.
+async fn wait_heartbeating(ctx: &ActivityContext, delay: Duration) -> Result<(), ActivityError> {
+    if delay.is_zero() {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        ctx.record_heartbeat(()).await?;
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        tokio::select! {
+            () = ctx.cancelled() => return Err(ActivityError::cancelled()),
+            () = tokio::time::sleep((deadline - now).min(HEARTBEAT_EVERY)) => {}
+        }
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn activity_type_names_are_the_documented_ones() {
+        use crate::names;
+        assert_eq!(StepActivities::run_step_body.name(), names::RUN_STEP_BODY);
+        assert_eq!(StepActivities::create_step.name(), names::CREATE_STEP);
+        assert_eq!(
+            StepActivities::send_step_complete_webhook.name(),
+            names::SEND_STEP_COMPLETE_WEBHOOK
+        );
+        assert_eq!(
+            StepActivities::record_undelivered_webhook.name(),
+            names::RECORD_UNDELIVERED_WEBHOOK
+        );
+    }
+
+    #[test]
+    fn webhook_input_must_be_a_step_id_object() {
+        let id = StepId::derived("run", 1);
+        assert_eq!(
+            parse_webhook_input(&json!({ "step_id": id.as_str() })),
+            Ok(id)
+        );
+
+        let cases = [
+            (json!({ "stepId": "step-x" }), "missing field step_id"),
+            (json!({ "step_id": 12 }), "must be a string"),
+            (json!({ "step_id": "step-123" }), "invalid step id"),
+            (json!("step-123"), "got a string"),
+            (serde_json::Value::Null, "got null"),
+        ];
+        for (input, expected) in cases {
+            let err = parse_webhook_input(&input).expect_err("rejected");
+            assert!(err.contains(expected), "{input}: {err}");
+            assert!(err.starts_with(WEBHOOK_INPUT_SHAPE), "{err}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Connecting to Temporal: the SDK's envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+//! TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE, a temporal.toml profile), with the two
+//! flags below on top, and errors that say which setting to fix.
+
+use anyhow::{Context as _, anyhow};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::tonic::{Code, Request};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
+
+/// Where to find Temporal. Unset flags leave the envconfig values alone.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TemporalArgs {
+    /// Temporal frontend, host:port or URL (default localhost:7233).
+    #[arg(long = "temporal-address", env = "TEMPORAL_ADDRESS")]
+    pub address: Option<String>,
+    /// Temporal namespace (default "default").
+    #[arg(long = "temporal-namespace", env = "TEMPORAL_NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+impl TemporalArgs {
+    /// Arguments pointing at one server, e.g. a dev server started by a test.
+    pub fn at(address: impl Into<String>) -> Self {
+        Self {
+            address: Some(address.into()),
+            namespace: None,
+        }
+    }
+}
+
+/// A connected client whose namespace is known to exist.
+pub async fn connect(args: &TemporalArgs) -> anyhow::Result<Client> {
+    let (connection_options, client_options) = options(args)?;
+    let target = connection_options.target.clone();
+    let namespace = client_options.namespace.clone();
+    let connection = Connection::connect(connection_options)
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| {
+            format!(
+                "TEMPORAL_ADDRESS: cannot reach a Temporal server at {target} (--temporal-address; \
+                 `stephook dev` starts a local one)"
+            )
+        })?;
+    let client = Client::new(connection, client_options).map_err(|e| anyhow!("{e}"))?;
+    check_namespace(&client, &namespace, &target).await?;
+    Ok(client)
+}
+
+/// The envconfig options with the flags applied.
+pub fn options(args: &TemporalArgs) -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
+    let (mut connection, mut client) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            // The SDK's error is not Send; its message is all we need.
+            .map_err(|e| anyhow!("{e}"))
+            .context(
+                "Temporal client configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, \
+                 TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE, TEMPORAL_TLS*)",
+            )?;
+    if let Some(address) = args
+        .address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        connection.target = parse_address(address, connection.tls_options.is_some())?;
+    }
+    if let Some(namespace) = args
+        .namespace
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        client.namespace = namespace.to_owned();
+    }
+    Ok((connection, client))
+}
+
+/// `host:port` (as every Temporal tool takes it) or a full URL.
+fn parse_address(address: &str, tls: bool) -> anyhow::Result<Url> {
+    // `Url::parse("localhost:7233")` succeeds with `localhost` as the scheme: require a host.
+    if let Ok(url) = Url::parse(address)
+        && url.host().is_some()
+    {
+        return Ok(url);
+    }
+    let scheme = if tls { "https" } else { "http" };
+    Url::parse(&format!("{scheme}://{address}")).map_err(|e| {
+        anyhow!(
+            "TEMPORAL_ADDRESS: {address:?} is not host:port or a URL ({e}) (--temporal-address)"
+        )
+    })
+}
+
+async fn check_namespace(client: &Client, namespace: &str, target: &Url) -> anyhow::Result<()> {
+    let request = DescribeNamespaceRequest {
+        namespace: namespace.to_owned(),
+        ..Default::default()
+    };
+    let mut service = client.connection().workflow_service();
+    match service.describe_namespace(Request::new(request)).await {
+        Ok(_) => Ok(()),
+        Err(status) if status.code() == Code::NotFound => Err(anyhow!(
+            "TEMPORAL_NAMESPACE: namespace {namespace:?} does not exist on {target} \
+             (--temporal-namespace; create it with `temporal operator namespace create`)"
+        )),
+        Err(status) => Err(anyhow!(
+            "TEMPORAL_NAMESPACE: cannot check namespace {namespace:?} on {target}: {}",
+            status.message()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_accept_host_port_and_urls() {
+        assert_eq!(
+            parse_address("127.0.0.1:7233", false).unwrap().as_str(),
+            "http://127.0.0.1:7233/"
+        );
+        assert_eq!(
+            parse_address("temporal.example:7233", true)
+                .unwrap()
+                .scheme(),
+            "https"
+        );
+        assert_eq!(
+            parse_address("http://localhost:7233", true)
+                .unwrap()
+                .scheme(),
+            "http"
+        );
+        assert!(parse_address("not a host:x", false).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! `stephook dev`: one command, a working local system. A Temporal dev server with its UI on
+//! :8233, a worker, a receiver that prints each webhook (checking its Bearer key and signature),
+//! and a demo run; then everything keeps serving until Ctrl-C, so `stephook run` from another
+//! terminal shows up in the UI and at the receiver.
+
+use super::devserver::{DevServer, DevServerOptions};
+use super::start::{RunWorkflowOptions, run_workflow};
+use super::worker::{
+    DEFAULT_MAX_CONCURRENT_ACTIVITIES, WorkerConfig, run_worker_until, shutdown_signal,
+};
+use crate::receive::{ReceiverConfig, serve};
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use stephook_core::{DEFAULT_TASK_QUEUE, Secret, SigningSecret, StoreArgs, WebhookArgs};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub const DEFAULT_TEMPORAL_PORT: u16 = 7233;
+pub const DEFAULT_UI_PORT: u16 = 8233;
+pub const DEFAULT_RECEIVER_PORT: u16 = 8787;
+/// Demo-only credentials shared by the worker and the built-in receiver, so the demo shows the
+/// Bearer key and the signature being checked. Never use them anywhere else.
+const DEV_KEY: &str = "stephook-dev-key";
+const DEV_SIGNING_SECRET: &str = "whsec_c3RlcGhvb2stZGV2LXNpZ25pbmctc2VjcmV0";
+const RECEIVER_PATH: &str = "/hooks/step-complete";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Temporal frontend port (the default TEMPORAL_ADDRESS, so other commands find it).
+    #[arg(long, default_value_t = DEFAULT_TEMPORAL_PORT)]
+    pub temporal_port: u16,
+    /// Temporal web UI port.
+    #[arg(long, default_value_t = DEFAULT_UI_PORT)]
+    pub ui_port: u16,
+    /// Keep Temporal's state in this SQLite file (default: in memory, gone on exit).
+    #[arg(long)]
+    pub temporal_db: Option<PathBuf>,
+    /// Port of the built-in webhook receiver.
+    #[arg(long, default_value_t = DEFAULT_RECEIVER_PORT)]
+    pub receiver_port: u16,
+    /// Steps of the demo run (0: no demo run).
+    #[arg(long, default_value_t = 3)]
+    pub demo_steps: u32,
+    /// Stop everything once the demo run has ended (for scripts and CI).
+    #[arg(long)]
+    pub exit_after_demo: bool,
+    #[arg(long, env = "STEPHOOK_TASK_QUEUE", default_value = DEFAULT_TASK_QUEUE)]
+    pub task_queue: String,
+    /// Serve the worker's Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "STEPHOOK_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    // The receiver first: a taken port fails before anything else starts.
+    let listener = TcpListener::bind(("127.0.0.1", args.receiver_port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{} (--receiver-port)",
+                args.receiver_port
+            )
+        })?;
+    let receiver_url = format!("http://{}{RECEIVER_PATH}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let receiver = tokio::spawn(serve(
+        listener,
+        ReceiverConfig {
+            key: Some(Secret::new(DEV_KEY)),
+            secret: Some(SigningSecret::parse(DEV_SIGNING_SECRET)?),
+            status: None,
+        },
+        stopped(stop_rx.clone()),
+    ));
+
+    let server = DevServer::start(DevServerOptions {
+        port: Some(args.temporal_port),
+        ui_port: Some(args.ui_port),
+        db_filename: args.temporal_db.clone(),
+        inherit_output: true,
+        // The server's warnings at start are noise in a demo; errors still show.
+        log_level: "error".to_owned(),
+        ..Default::default()
+    })
+    .await
+    .context("cannot start the Temporal dev server (--temporal-port / --ui-port taken?)")?;
+    let ui_url = server.ui_url().unwrap_or_default();
+
+    let config = WorkerConfig {
+        webhook: WebhookArgs {
+            url: Some(Secret::new(receiver_url.clone())),
+            key: Some(Secret::new(DEV_KEY)),
+            signing_secret: Some(Secret::new(DEV_SIGNING_SECRET)),
+            timeout_ms: None,
+        }
+        .validate()?,
+        store: args.store.validate()?,
+        temporal: server.temporal_args(),
+        task_queue: args.task_queue.clone(),
+        max_concurrent_activities: DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+        metrics_addr: args.metrics_addr,
+        retry_schedule: stephook_direct::RetrySchedule::default(),
+        sticky_queue_timeout: None,
+    };
+    println!("stephook dev is up:");
+    println!("  Temporal UI      {ui_url}");
+    println!(
+        "  Temporal server  {} (namespace default)",
+        server.address()
+    );
+    println!("  receiver         {receiver_url}  (Bearer key and signature checked)");
+    println!(
+        "  worker           task queue {}, step store {}",
+        args.task_queue, config.store.url
+    );
+    if let Some(addr) = args.metrics_addr {
+        println!("  metrics          http://{addr}/metrics");
+    }
+    println!("Try `stephook run --steps 3` in another terminal. Ctrl-C stops everything.\n");
+
+    let demo = (args.demo_steps > 0).then(|| {
+        let options = RunWorkflowOptions {
+            steps: args.demo_steps,
+            task_queue: args.task_queue.clone(),
+            temporal: server.temporal_args(),
+            ui_url: ui_url.clone(),
+            ..Default::default()
+        };
+        let stop_tx = stop_tx.clone();
+        let exit_after = args.exit_after_demo;
+        tokio::spawn(async move {
+            let outcome = run_workflow(options).await;
+            if let Err(error) = &outcome {
+                eprintln!("demo run: {error:#}");
+            }
+            if exit_after {
+                let _ = stop_tx.send(true);
+            }
+            outcome
+        })
+    });
+
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = stopped(stop_rx) => {}
+        }
+    };
+    let worker_result = run_worker_until(config, shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = receiver.await;
+    drop(server);
+    worker_result?;
+    if let Some(demo) = demo.filter(|_| args.exit_after_demo) {
+        demo.await.context("the demo run panicked")??;
+    }
+    Ok(())
+}
+
+/// Completes when `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,14 @@
+//! Temporal mode: the worker, starting runs, and a local dev server.
+
+pub mod connect;
+pub mod dev;
+pub mod devserver;
+pub mod metrics;
+pub mod start;
+pub mod worker;
+
+pub use connect::{TemporalArgs, connect};
+pub use dev::{DevArgs, dev};
+pub use devserver::{DevServer, DevServerOptions, TEMPORAL_CLI_VAR};
+pub use start::{RunOutcome, RunWorkflowOptions, run_workflow, run_workflow_to, ui_link};
+pub use worker::{WorkerArgs, WorkerConfig, run_worker_until, shutdown_signal, worker};

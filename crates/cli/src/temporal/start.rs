@@ -1,0 +1,219 @@
+//! `stephook run` in Temporal mode: starts an AgentWorkflow, prints its id and UI link, then
+//! follows it (the `progress` query) until it ends and prints its result.
+
+use super::connect::{TemporalArgs, connect};
+use anyhow::{Context as _, anyhow};
+use std::io::Write;
+use std::time::Duration;
+use stephook_core::DEFAULT_TASK_QUEUE;
+use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{
+    Url, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+};
+use temporalio_common::error::IncomingError;
+
+/// Where the Temporal UI is (the dev server's default); links in the output point there.
+pub const DEFAULT_UI_URL: &str = "http://localhost:8233";
+pub const UI_URL_VAR: &str = "STEPHOOK_TEMPORAL_UI";
+/// How often a waiting `run` asks the workflow for progress.
+pub const PROGRESS_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct RunWorkflowOptions {
+    pub agent_id: String,
+    /// Defaults to a new random id.
+    pub run_id: Option<String>,
+    pub messages: Vec<String>,
+    pub steps: u32,
+    /// Print the workflow id and UI link, and return without waiting.
+    pub no_wait: bool,
+    pub task_queue: String,
+    pub temporal: TemporalArgs,
+    /// Base URL of the Temporal UI for the printed link.
+    pub ui_url: String,
+}
+
+impl Default for RunWorkflowOptions {
+    fn default() -> Self {
+        Self {
+            agent_id: "demo-agent".to_owned(),
+            run_id: None,
+            messages: vec!["Hello from stephook".to_owned()],
+            steps: stephook_workflows::DEFAULT_MAX_STEPS,
+            no_wait: false,
+            task_queue: DEFAULT_TASK_QUEUE.to_owned(),
+            temporal: TemporalArgs::default(),
+            ui_url: DEFAULT_UI_URL.to_owned(),
+        }
+    }
+}
+
+/// What a started run ended with (`None` result with `--no-wait`).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub workflow_id: String,
+    pub ui_link: String,
+    pub result: Option<AgentRunResult>,
+}
+
+/// Starts the workflow and reports on stdout; an error when it fails or is cancelled.
+pub async fn run_workflow(options: RunWorkflowOptions) -> anyhow::Result<()> {
+    run_workflow_to(options, &mut std::io::stdout())
+        .await
+        .map(|_| ())
+}
+
+/// [`run_workflow`], writing to `out` (tests read it).
+pub async fn run_workflow_to(
+    options: RunWorkflowOptions,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<RunOutcome> {
+    let client = connect(&options.temporal).await?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let workflow_id = workflow_id_for(&run_id);
+    let namespace = client.options().namespace.clone();
+    let ui_link = ui_link(&options.ui_url, &namespace, &workflow_id)?;
+    let input = AgentRunInput {
+        agent_id: options.agent_id.clone(),
+        run_id: Some(run_id),
+        messages: options.messages.clone(),
+        max_steps: Some(options.steps),
+    };
+    let handle = client
+        .start_workflow(
+            AgentWorkflow::run,
+            input,
+            WorkflowStartOptions::new(options.task_queue.clone(), workflow_id.clone()).build(),
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("cannot start workflow {workflow_id}"))?;
+    writeln!(
+        out,
+        "started workflow {workflow_id} on task queue {}",
+        options.task_queue
+    )?;
+    writeln!(out, "  Temporal UI: {ui_link}")?;
+    out.flush()?;
+    if options.no_wait {
+        return Ok(RunOutcome {
+            workflow_id,
+            ui_link,
+            result: None,
+        });
+    }
+
+    let result = handle.get_result(WorkflowGetResultOptions::default());
+    tokio::pin!(result);
+    let mut ticker = tokio::time::interval(PROGRESS_POLL_INTERVAL);
+    let mut shown = Progress::default();
+    let result = loop {
+        tokio::select! {
+            result = &mut result => break result,
+            _ = ticker.tick() => {
+                // A query can fail while no worker is polling; the result wait goes on.
+                if let Ok(progress) = handle
+                    .query(AgentWorkflow::progress, (), WorkflowQueryOptions::default())
+                    .await
+                {
+                    print_progress(out, &shown, &progress, options.steps)?;
+                    shown = progress;
+                }
+            }
+        }
+    };
+    match result {
+        Ok(result) => {
+            print_progress(out, &shown, &progress_of(&result), options.steps)?;
+            writeln!(
+                out,
+                "completed: {} steps, webhooks delivered {}, failed {}",
+                result.steps, result.webhooks_delivered, result.webhook_failures
+            )?;
+            Ok(RunOutcome {
+                workflow_id,
+                ui_link,
+                result: Some(result),
+            })
+        }
+        Err(error) => Err(anyhow!(
+            "workflow {workflow_id} {}  (details: {ui_link})",
+            describe_end(&error)
+        )),
+    }
+}
+
+fn progress_of(result: &AgentRunResult) -> Progress {
+    Progress {
+        steps_done: result.steps,
+        last_step_id: result.step_ids.last().cloned(),
+        webhooks_delivered: result.webhooks_delivered,
+        webhook_failures: result.webhook_failures,
+    }
+}
+
+fn print_progress(
+    out: &mut (dyn Write + Send),
+    shown: &Progress,
+    now: &Progress,
+    steps: u32,
+) -> std::io::Result<()> {
+    if now == shown || now.steps_done == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  step {}/{steps} stored: {}  (webhooks delivered {}, failed {})",
+        now.steps_done,
+        now.last_step_id.as_deref().unwrap_or("-"),
+        now.webhooks_delivered,
+        now.webhook_failures
+    )?;
+    out.flush()
+}
+
+fn describe_end(error: &WorkflowGetResultError) -> String {
+    match error {
+        WorkflowGetResultError::Failed(cause) => match cause.as_ref() {
+            IncomingError::Application(app) => format!(
+                "failed: {}: {app}",
+                app.type_name().unwrap_or("ApplicationFailure")
+            ),
+            other => format!("failed: {other}"),
+        },
+        WorkflowGetResultError::Cancelled { .. } => "was cancelled".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `<ui>/namespaces/<ns>/workflows/<workflow id>`, each part escaped as a path segment.
+pub fn ui_link(ui_url: &str, namespace: &str, workflow_id: &str) -> anyhow::Result<String> {
+    let mut url =
+        Url::parse(ui_url).with_context(|| format!("{UI_URL_VAR}: {ui_url:?} is not a URL"))?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow!("{UI_URL_VAR}: {ui_url:?} cannot take a path"))?
+        .pop_if_empty()
+        .extend(["namespaces", namespace, "workflows", workflow_id]);
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_links_point_at_the_workflow() {
+        assert_eq!(
+            ui_link(DEFAULT_UI_URL, "default", "agent-run-r1").unwrap(),
+            "http://localhost:8233/namespaces/default/workflows/agent-run-r1"
+        );
+        assert_eq!(
+            ui_link("http://ui.example/temporal/", "ns", "agent-run-a b").unwrap(),
+            "http://ui.example/temporal/namespaces/ns/workflows/agent-run-a%20b"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Replay: recorded AgentWorkflow histories must replay against today's workflow code, so a
+//! non-deterministic change (a new activity before an old one, a reordered step...) fails here
+//! instead of in production. The fixtures cover a run with a webhook given up on, a run whose
+//! step failed, and a cancelled run. Re-record them (after an intended, versioned change) with
+//! `cargo test -p stephook --test temporal_e2e -- --ignored record_replay_fixtures`.
+
+use crate::harness::{self, env, wait_for_steps_notified};
+use std::path::PathBuf;
+use stephook_testkit::Reply;
+use stephook_workflows::AgentWorkflow;
+use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+const FIXTURES: [&str; 3] = [
+    "agent_run_webhook_undelivered.json",
+    "agent_run_step_failed.json",
+    "agent_run_cancelled.json",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+fn replayer() -> WorkflowReplayer {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<AgentWorkflow>()
+        .expect("register AgentWorkflow")
+        .build();
+    WorkflowReplayer::new(options).expect("a replayer")
+}
+
+#[tokio::test]
+async fn recorded_histories_replay_with_the_current_code() {
+    let replayer = replayer();
+    for name in FIXTURES {
+        let path = fixture(name);
+        let json = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e} (see this file's docs)", path.display()));
+        let history = WorkflowHistory::from_json(&json).expect("a history JSON");
+        if let Err(error) = replayer.replay_workflow(history).await {
+            panic!("{name} no longer replays: {error}");
+        }
+    }
+}
+
+/// Records the fixtures on a real dev server. Ignored: run it by hand (see the module docs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "records fixtures; run by hand"]
+async fn record_replay_fixtures() {
+    // Step 1's notification gets a permanent 404 (recorded undelivered), the others a 200.
+    let Some(env) = env(Reply::Sequence(vec![200, 404, 200])).await else {
+        return;
+    };
+    let worker = env.start_worker();
+
+    let handle = env.start_run("fixture-undelivered", &["hello"], 3).await;
+    let result = harness::result(&handle).await;
+    assert_eq!(result.webhook_failures, 1);
+    save(&handle, FIXTURES[0]).await;
+
+    env.receiver.set_reply(Reply::Status(200));
+    let handle = env
+        .start_run("fixture-failed", &["go", "fail-at:1"], 3)
+        .await;
+    let _ = handle
+        .get_result(temporalio_client::WorkflowGetResultOptions::default())
+        .await
+        .expect_err("fails");
+    save(&handle, FIXTURES[1]).await;
+
+    let handle = env
+        .start_run("fixture-cancelled", &["go sleep-ms:1500"], 3)
+        .await;
+    wait_for_steps_notified(&handle, 1).await;
+    handle
+        .cancel(WorkflowCancelOptions::default())
+        .await
+        .expect("cancel");
+    let _ = handle
+        .get_result(temporalio_client::WorkflowGetResultOptions::default())
+        .await
+        .expect_err("cancelled");
+    save(&handle, FIXTURES[2]).await;
+
+    worker.stop().await.expect("graceful stop");
+}
+
+async fn save(handle: &harness::Handle, name: &str) {
+    let json = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .expect("history as JSON");
+    // The live history must replay too before it becomes a fixture.
+    replayer()
+        .replay_workflow(WorkflowHistory::from_json(&json).expect("parse"))
+        .await
+        .expect("the recorded history replays");
+    let path = fixture(name);
+    std::fs::create_dir_all(path.parent().expect("fixtures dir")).expect("create fixtures dir");
+    std::fs::write(&path, json).expect("write fixture");
+    eprintln!("recorded {}", path.display());
+}

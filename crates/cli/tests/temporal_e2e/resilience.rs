@@ -1,0 +1,145 @@
+//! A worker dying mid-run, and a worker that cannot reach Temporal.
+
+use crate::harness::{self, TestWorker, env};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
+use stephook::temporal::{TemporalArgs, run_worker_until};
+use stephook_core::StepStatus;
+use stephook_testkit::Reply;
+use temporalio_client::WorkflowDescribeOptions;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_run_and_replaced_finishes_each_step_once() {
+    // Every answer takes 1.5 s, so the kill lands while step 0's notification is in flight.
+    let Some(env) = env(Reply::Delay(Duration::from_millis(1500), 200)).await else {
+        return;
+    };
+    let first = env.start_worker();
+    let handle = env.start_run("crash", &["go"], 3).await;
+    env.receiver.wait_for(1, harness::RUN_TIMEOUT).await;
+    first.crash().await;
+
+    // The new worker takes over; the cut-off attempt is retried once its start-to-close passes.
+    let second = env.start_worker();
+    let result = harness::result(&handle).await;
+    assert_eq!(result.steps, 3);
+    assert_eq!(result.webhook_failures, 0);
+
+    let steps = env.steps("crash").await;
+    assert_eq!(steps.len(), 3, "each step stored once: {steps:?}");
+    assert!(steps.iter().all(|s| s.status == StepStatus::Success));
+    let stored: BTreeSet<String> = steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(stored, result.step_ids.iter().cloned().collect());
+
+    // Each step notified at least once; every repeat carries the same webhook-id.
+    let mut webhook_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for request in env.receiver.requests() {
+        let step_id = request.step_id().expect("reference-shaped body");
+        let webhook_id = request.header("webhook-id").expect("signed").to_owned();
+        webhook_ids.entry(step_id).or_default().push(webhook_id);
+    }
+    assert_eq!(webhook_ids.keys().cloned().collect::<BTreeSet<_>>(), stored);
+    let first_step = &webhook_ids[&result.step_ids[0]];
+    assert!(
+        first_step.len() >= 2,
+        "the cut-off notification was sent again: {first_step:?}"
+    );
+    for (step_id, ids) in &webhook_ids {
+        assert!(
+            ids.iter().all(|id| id == step_id),
+            "{step_id} sent as {ids:?}"
+        );
+    }
+    second.stop().await.expect("graceful stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_start_fails_clearly_when_temporal_or_the_namespace_is_unreachable() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    // Nothing listens on a port that was just free.
+    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut config = env.worker_config(env.webhook_args());
+    config.temporal = TemporalArgs::at(closed.to_string());
+    let error = TestWorker::start(config)
+        .stop()
+        .await
+        .expect_err("cannot connect");
+    let message = format!("{error:#}");
+    assert!(message.contains("TEMPORAL_ADDRESS"), "{message}");
+    assert!(message.contains(&closed.to_string()), "{message}");
+
+    let mut config = env.worker_config(env.webhook_args());
+    config.temporal.namespace = Some("no-such-namespace".to_owned());
+    let error = run_worker_until(config, std::future::pending())
+        .await
+        .expect_err("no namespace");
+    let message = format!("{error:#}");
+    assert!(message.contains("TEMPORAL_NAMESPACE"), "{message}");
+    assert!(message.contains("no-such-namespace"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_lets_the_in_flight_step_finish() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let first = env.start_worker();
+    let handle = env.start_run("graceful", &["go sleep-ms:2000"], 1).await;
+    wait_until_step_body_runs(&handle).await;
+    let stopping = std::time::Instant::now();
+    first.stop().await.expect("graceful stop");
+    assert!(
+        stopping.elapsed() >= Duration::from_millis(800),
+        "the stop waited for the running step ({:?})",
+        stopping.elapsed()
+    );
+
+    let second = env.start_worker();
+    let result = harness::result(&handle).await;
+    assert_eq!(result.steps, 1);
+    // The step body finished on the stopped worker: one attempt, never retried.
+    let events = handle
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .expect("history");
+    let attempts: Vec<i32> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => Some(a.attempt),
+            _ => None,
+        })
+        .collect();
+    assert!(attempts.iter().all(|a| *a == 1), "attempts {attempts:?}");
+    second.stop().await.expect("graceful stop");
+}
+
+/// Waits until the server reports the step body as started on a worker.
+async fn wait_until_step_body_runs(handle: &harness::Handle) {
+    const PENDING_ACTIVITY_STATE_STARTED: i32 = 2;
+    let deadline = tokio::time::Instant::now() + harness::RUN_TIMEOUT;
+    loop {
+        let description = handle
+            .describe(WorkflowDescribeOptions::default())
+            .await
+            .expect("describe");
+        let running = description.raw().pending_activities.iter().any(|a| {
+            a.state == PENDING_ACTIVITY_STATE_STARTED
+                && a.activity_type.as_ref().map(|t| t.name.as_str()) == Some("run_step_body")
+        });
+        if running {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the step body never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

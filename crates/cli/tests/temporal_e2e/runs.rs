@@ -1,0 +1,264 @@
+//! Runs that go well: steps stored, then notified in order; the activity options Temporal
+//! recorded; no URL configured; `run` with and without waiting; the metrics endpoint.
+
+use crate::harness::{self, env, wait_for_steps_done};
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::Duration;
+use stephook::temporal::{RunWorkflowOptions, run_workflow_to};
+use stephook_core::{StepStatus, WebhookArgs};
+use stephook_testkit::Reply;
+use stephook_workflows::AgentWorkflow;
+use temporalio_client::WorkflowFetchHistoryOptions;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_steps_are_stored_then_notified_in_order() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    env.probe_store_on_delivery();
+    let metrics_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut config = env.worker_config(env.webhook_args());
+    config.metrics_addr = Some(([127, 0, 0, 1], metrics_port).into());
+    let worker = harness::TestWorker::start(config);
+
+    let mut out = Vec::new();
+    let outcome = run_workflow_to(
+        RunWorkflowOptions {
+            agent_id: "agent-7".to_owned(),
+            run_id: Some("three-steps".to_owned()),
+            messages: vec!["hello there".to_owned()],
+            steps: 3,
+            task_queue: env.task_queue.clone(),
+            temporal: env.server.temporal_args(),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .await
+    .expect("the run completes");
+    let printed = String::from_utf8_lossy(&out).into_owned();
+    let result = outcome.result.expect("waited for the result");
+    assert_eq!(outcome.workflow_id, "agent-run-three-steps");
+    assert!(
+        printed.contains(
+            "Temporal UI: http://localhost:8233/namespaces/default/workflows/agent-run-three-steps"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("completed: 3 steps, webhooks delivered 3, failed 0"),
+        "{printed}"
+    );
+    assert_eq!(
+        (
+            result.steps,
+            result.webhooks_delivered,
+            result.webhook_failures
+        ),
+        (3, 3, 0)
+    );
+
+    let steps = env.steps("three-steps").await;
+    assert_eq!(steps.len(), 3);
+    for step in &steps {
+        assert_eq!(step.status, StepStatus::Success);
+        assert_eq!(step.agent_id, "agent-7");
+        assert!(step.usage.total_tokens > 0);
+        assert!(env.store.step_metrics(&step.id).await.unwrap().is_some());
+    }
+    let stored: Vec<String> = steps.iter().map(|s| s.id.to_string()).collect();
+    assert_eq!(stored, result.step_ids);
+
+    let requests = env.receiver.requests();
+    let notified: Vec<String> = requests.iter().filter_map(|r| r.step_id()).collect();
+    assert_eq!(
+        notified, result.step_ids,
+        "one webhook per step, in step order"
+    );
+    for request in &requests {
+        // The store already held the committed step when its notification arrived.
+        assert_eq!(request.probe.as_deref(), Some("success"));
+        assert_eq!(request.header("content-type"), Some("application/json"));
+    }
+
+    let page = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .expect("metrics endpoint")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        page.contains("stephook_webhook_deliveries_total{outcome=\"delivered\"} 3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("stephook_webhook_delivery_seconds_count 3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("stephook_webhook_undelivered_total 0"),
+        "{page}"
+    );
+    assert!(
+        page.contains("temporal_"),
+        "the SDK's metrics are served too:\n{page}"
+    );
+
+    worker.stop().await.expect("graceful stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_the_webhook_timeouts_and_retry_policy() {
+    let Some(env) = env(Reply::Status(204)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    // --no-wait: prints the id and link and returns at once.
+    let mut out = Vec::new();
+    let outcome = run_workflow_to(
+        RunWorkflowOptions {
+            run_id: Some("history".to_owned()),
+            steps: 1,
+            no_wait: true,
+            task_queue: env.task_queue.clone(),
+            temporal: env.server.temporal_args(),
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .await
+    .expect("started");
+    assert!(outcome.result.is_none());
+    let printed = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        printed.contains("started workflow agent-run-history"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("/workflows/agent-run-history"),
+        "{printed}"
+    );
+
+    let handle = env
+        .client
+        .get_workflow_handle::<AgentWorkflow>(outcome.workflow_id);
+    harness::result(&handle).await;
+    let events = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .expect("history");
+    let scheduled: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a))
+                if a.activity_type.as_ref().map(|t| t.name.as_str())
+                    == Some("send_step_complete_webhook") =>
+            {
+                Some(a)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scheduled.len(), 1);
+    let activity = scheduled[0];
+    // (seconds, nanos) of a protobuf duration.
+    macro_rules! seconds {
+        ($d:expr) => {
+            $d.as_ref().map(|d| (d.seconds, d.nanos))
+        };
+    }
+    assert_eq!(seconds!(activity.start_to_close_timeout), Some((15, 0)));
+    assert_eq!(seconds!(activity.schedule_to_close_timeout), Some((30, 0)));
+    let policy = activity
+        .retry_policy
+        .as_ref()
+        .expect("explicit retry policy");
+    assert_eq!(seconds!(policy.initial_interval), Some((1, 0)));
+    assert_eq!(policy.backoff_coefficient, 2.0);
+    assert_eq!(seconds!(policy.maximum_interval), Some((10, 0)));
+    assert_eq!(policy.maximum_attempts, 0, "unlimited attempts within 30 s");
+
+    worker.stop().await.expect("graceful stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_url_runs_complete_and_nothing_is_sent() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let worker = harness::TestWorker::start(env.worker_config(WebhookArgs::default()));
+    let handle = env.start_run("no-url", &["hi"], 2).await;
+    let result = harness::result(&handle).await;
+    assert_eq!(
+        (
+            result.steps,
+            result.webhooks_delivered,
+            result.webhook_failures
+        ),
+        (2, 0, 0)
+    );
+    let steps = env.steps("no-url").await;
+    assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|s| s.status == StepStatus::Success));
+    // Give a stray request time to show up before asserting there is none.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.receiver.count(), 0);
+    assert!(
+        env.store
+            .list_deliveries(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    wait_for_steps_done(&handle, 2).await;
+    worker.stop().await.expect("graceful stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
+    if stephook::temporal::DevServer::find_binary().is_none() {
+        eprintln!("SKIPPED: the `temporal` binary is not installed");
+        return;
+    }
+    let free = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("dev.db").display());
+    let args = stephook::temporal::DevArgs {
+        temporal_port: free(),
+        ui_port: free(),
+        temporal_db: None,
+        receiver_port: free(),
+        demo_steps: 2,
+        exit_after_demo: true,
+        task_queue: "dev-test".to_owned(),
+        metrics_addr: None,
+        store: stephook_core::StoreArgs {
+            database_url: stephook_core::Secret::new(database_url.clone()),
+        },
+    };
+    stephook::temporal::dev(args)
+        .await
+        .expect("dev ran the demo and stopped");
+    let store = stephook_store::Store::connect(
+        &stephook_core::StoreArgs {
+            database_url: stephook_core::Secret::new(database_url),
+        }
+        .validate()
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let steps = store.list_steps(None, 10).await.unwrap();
+    assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|s| s.status == StepStatus::Success));
+}

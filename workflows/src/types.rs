@@ -1,0 +1,42 @@
+//! AgentWorkflow's input, result and `progress` query answer (JSON, readable from any SDK).
+
+use serde::{Deserialize, Serialize};
+
+/// Steps a run takes when the input does not say.
+pub const DEFAULT_MAX_STEPS: u32 = 3;
+/// An upper bound that keeps one run's history well inside Temporal's limits (each step adds
+/// about a dozen events; histories warn at 10 240).
+pub const MAX_STEPS_LIMIT: u32 = 200;
+
+/// `{"agent_id", "run_id"?, "messages": [...], "max_steps"?}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRunInput {
+    pub agent_id: String,
+    /// The agent run the steps belong to; defaults to the workflow id without `agent-run-`.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub messages: Vec<String>,
+    #[serde(default)]
+    pub max_steps: Option<u32>,
+}
+
+/// `{"steps", "step_ids", "webhooks_delivered", "webhook_failures"}`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRunResult {
+    pub steps: u32,
+    pub step_ids: Vec<String>,
+    pub webhooks_delivered: u32,
+    pub webhook_failures: u32,
+}
+
+/// The `progress` query's answer; it stays available after the run ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Steps that reached a terminal state and were stored.
+    pub steps_done: u32,
+    pub last_step_id: Option<String>,
+    pub webhooks_delivered: u32,
+    /// Notifications whose retries ran out (recorded as undelivered).
+    pub webhook_failures: u32,
+}
