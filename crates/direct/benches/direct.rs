@@ -18,7 +18,6 @@ use stephook_direct::{DEFAULT_CONCURRENCY, Dispatcher, DispatcherConfig, StepMan
 use stephook_store::{DeliveryState, Store, TerminalUpdate};
 use stephook_webhook::WebhookService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// The baseline waits for every answer, so it gets few samples.
 const BASELINE_STEPS: u32 = 5;
@@ -88,14 +87,7 @@ async fn latency(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     let store = open_store(dir, "latency.db").await?;
     let dispatcher = Dispatcher::new(store.clone(), webhook.clone(), DispatcherConfig::default());
     let manager = StepManager::new(store.clone(), dispatcher.handle());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        dispatcher
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let dispatcher = dispatcher.spawn();
     let mut ours = Vec::new();
     for _ in 0..args.latency_steps {
         let step = manager.log_step("bench", None).await?;
@@ -105,8 +97,7 @@ async fn latency(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
             .await?;
         ours.push(started.elapsed());
     }
-    let _ = stop.send(());
-    task.await?;
+    dispatcher.stop().await;
 
     // Baseline: commit, then await the HTTP call before returning to the caller.
     let baseline_store = open_store(dir, "baseline.db").await?;
@@ -159,14 +150,7 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     );
     let stats = dispatcher.handle();
     let started = Instant::now();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        dispatcher
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let dispatcher = dispatcher.spawn();
     let target = u64::from(args.deliveries);
     while stats.stats().delivered() + stats.stats().dead() < target
         && started.elapsed() < THROUGHPUT_DEADLINE
@@ -174,8 +158,7 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let _ = stop.send(());
-    task.await?;
+    dispatcher.stop().await;
 
     let counts = store.count_deliveries().await?;
     let delivered = counts

@@ -12,7 +12,7 @@ use std::time::Duration;
 use stephook_core::now_millis;
 use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store, StoreError};
 use stephook_webhook::{OutcomeClass, WebhookService};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -63,6 +63,22 @@ impl DispatcherStats {
     }
     pub fn dead(&self) -> u64 {
         self.dead.load(Ordering::Relaxed)
+    }
+}
+
+/// A dispatcher running on its own task.
+pub struct RunningDispatcher {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningDispatcher {
+    /// Stops claiming, lets the deliveries in flight finish and be recorded, then returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the dispatcher task ended abnormally");
+        }
     }
 }
 
@@ -136,6 +152,18 @@ impl Dispatcher {
         }
         let _ = stop_tx.send(true);
         work.await;
+    }
+
+    /// Runs on its own task until [`RunningDispatcher::stop`].
+    pub fn spawn(self) -> RunningDispatcher {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            self.run(async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        RunningDispatcher { stop, task }
     }
 
     /// Delivers everything due now (one attempt each) and returns: for `deliveries redeliver`

@@ -4,13 +4,13 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use stephook_core::{Secret, StepId, StepStatus, Usage, WebhookArgs};
-use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule, StepError, StepManager};
+use stephook_direct::{
+    Dispatcher, DispatcherConfig, RetrySchedule, RunningDispatcher, StepError, StepManager,
+};
 use stephook_store::testing::{self, TestStore};
 use stephook_store::{DeliveryState, TerminalTransition};
 use stephook_testkit::{Receiver, Reply};
 use stephook_webhook::WebhookService;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,7 +18,7 @@ struct Harness {
     test: TestStore,
     receiver: Receiver,
     manager: StepManager,
-    dispatcher: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    dispatcher: Option<RunningDispatcher>,
     config: DispatcherConfig,
     webhook: WebhookService,
 }
@@ -63,21 +63,12 @@ impl Harness {
     }
 
     fn start_dispatcher(&mut self, dispatcher: Dispatcher) {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            dispatcher
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        self.dispatcher = Some((stop, task));
+        self.dispatcher = Some(dispatcher.spawn());
     }
 
     async fn stop_dispatcher(&mut self) {
-        if let Some((stop, task)) = self.dispatcher.take() {
-            let _ = stop.send(());
-            task.await.unwrap();
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop().await;
         }
     }
 

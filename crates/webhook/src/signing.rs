@@ -9,15 +9,9 @@ const SIGNATURE_VERSION: &str = "v1";
 
 /// The value of the `webhook-signature` header for one message.
 pub fn sign(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.key())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
+    let digest = signed_content_mac(secret, msg_id, timestamp, body)
+        .finalize()
+        .into_bytes();
     format!(
         "{SIGNATURE_VERSION},{}",
         base64::engine::general_purpose::STANDARD.encode(digest)
@@ -65,18 +59,32 @@ pub fn verify(
         let Ok(given) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
             continue;
         };
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.key())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(msg_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        if mac.verify_slice(&given).is_ok() {
+        if signed_content_mac(secret, msg_id, timestamp, body)
+            .verify_slice(&given)
+            .is_ok()
+        {
             return Ok(());
         }
     }
     Err(VerifyError::NoMatch)
+}
+
+/// HMAC-SHA256 over the Standard Webhooks signed content `id.timestamp.body`.
+fn signed_content_mac(
+    secret: &SigningSecret,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.key())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(msg_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
 }
 
 #[cfg(test)]

@@ -3,13 +3,11 @@
 
 use crate::cli::RunArgs;
 use crate::open;
-use anyhow::Context as _;
 use std::time::{Duration, Instant};
 use stephook_core::StepId;
 use stephook_core::step_body::plan_step;
 use stephook_direct::{Dispatcher, DispatcherConfig, StepManager};
 use stephook_store::{Delivery, Store};
-use tokio::sync::oneshot;
 
 /// Beyond one HTTP timeout, how long the command waits for first attempts to be recorded.
 const SETTLE_MARGIN: Duration = Duration::from_secs(5);
@@ -29,14 +27,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
     );
     let manager = StepManager::new(store.clone(), dispatcher.handle());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let dispatching = tokio::spawn(async move {
-        dispatcher
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let dispatcher = dispatcher.spawn();
 
     let run_id = args
         .run_id
@@ -59,8 +50,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if webhook.is_configured() {
         report_deliveries(&store, &ids, settle_within).await?;
     }
-    let _ = stop.send(());
-    dispatching.await.context("the dispatcher task failed")?;
+    dispatcher.stop().await;
     match outcome {
         Ok(_) => Ok(()),
         Err((_, error)) => Err(error),

@@ -17,7 +17,6 @@ use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
-use tokio::sync::oneshot;
 
 pub const DEFAULT_MAX_CONCURRENT_ACTIVITIES: usize = 100;
 /// Workflow tasks and local activities keep the SDK's default slot count.
@@ -132,23 +131,15 @@ pub async fn run_worker_until(
     let client = connect(&config.temporal).await?;
     // The outbox dispatcher delivers what `deliveries redeliver` and direct-mode agents queue.
     let dispatcher = webhook.is_configured().then(|| {
-        let dispatcher = Dispatcher::new(
+        Dispatcher::new(
             store.clone(),
             webhook.clone(),
             DispatcherConfig {
                 schedule: config.retry_schedule.clone(),
                 ..Default::default()
             },
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            dispatcher
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        (stop, task)
+        )
+        .spawn()
     });
 
     let activities = StepActivities::new(store.clone(), webhook, Arc::clone(&webhook_metrics));
@@ -186,9 +177,8 @@ pub async fn run_worker_until(
             run.await
         }
     };
-    if let Some((stop, task)) = dispatcher {
-        let _ = stop.send(());
-        let _ = task.await;
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.stop().await;
     }
     store.close().await;
     result.map_err(|e| anyhow!("{e}")).with_context(|| {
