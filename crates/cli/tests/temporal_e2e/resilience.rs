@@ -143,3 +143,54 @@ async fn wait_until_step_body_runs(handle: &harness::Handle) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The real binary, as an operator runs it: it serves a run, then SIGTERM stops it cleanly
+/// (exit 0); pointed at nothing, it exits non-zero naming TEMPORAL_ADDRESS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let binary = env!("CARGO_BIN_EXE_stephook");
+    let mut worker = std::process::Command::new(binary)
+        .args(["worker", "--task-queue", &env.task_queue])
+        .env("TEMPORAL_ADDRESS", env.server.address())
+        .env("STEPHOOK_DATABASE_URL", &env.database_url)
+        .env("STEP_COMPLETE_WEBHOOK", env.receiver.url())
+        .env_remove("STEP_COMPLETE_KEY")
+        .env_remove("STEP_COMPLETE_SIGNING_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start stephook worker");
+
+    let handle = env.start_run("binary", &["go"], 2).await;
+    let result = harness::result(&handle).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    let exited = tokio::task::spawn_blocking(move || worker.wait())
+        .await
+        .expect("join")
+        .expect("wait for the worker");
+
+    assert_eq!(result.steps, 2);
+    assert_eq!(env.receiver.count(), 2);
+    assert!(term.success());
+    assert!(exited.success(), "SIGTERM should end the worker cleanly: {exited:?}");
+
+    let closed_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let unreachable = std::process::Command::new(binary)
+        .arg("worker")
+        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{closed_port}"))
+        .env("STEPHOOK_DATABASE_URL", &env.database_url)
+        .output()
+        .expect("run stephook worker");
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(!unreachable.status.success());
+    assert!(stderr.contains("TEMPORAL_ADDRESS"), "{stderr}");
+}
