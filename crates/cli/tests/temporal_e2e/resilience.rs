@@ -178,7 +178,10 @@ async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
     assert_eq!(result.steps, 2);
     assert_eq!(env.receiver.count(), 2);
     assert!(term.success());
-    assert!(exited.success(), "SIGTERM should end the worker cleanly: {exited:?}");
+    assert!(
+        exited.success(),
+        "SIGTERM should end the worker cleanly: {exited:?}"
+    );
 
     let closed_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
