@@ -34,6 +34,9 @@ pub enum Command {
     Deliveries(DeliveriesCommand),
     /// A local webhook receiver that prints each event and checks its Bearer key and signature.
     Receive(ReceiveArgs),
+    /// Benchmarks: figures measured in one run and printed (not a test).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -130,4 +133,34 @@ pub struct ReceiveArgs {
     /// Answer every request with this status instead (to try failure handling).
     #[arg(long)]
     pub status: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// W workflows x S steps on a dev server the bench starts (in memory), once with webhooks to
+    /// a loopback receiver and once without (the ceiling): steps/s, worker CPU per 1000 steps,
+    /// worker peak RSS, webhooks received / lost / duplicated. Needs the `temporal` CLI.
+    Temporal(BenchTemporalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTemporalArgs {
+    /// Workflows per run (W).
+    #[arg(long, default_value_t = 200)]
+    pub workflows: u32,
+    /// Steps per workflow (S).
+    #[arg(long, default_value_t = 3)]
+    pub steps: u32,
+    /// Workflows running at the same time, at most.
+    #[arg(long, default_value_t = 50)]
+    pub in_flight: usize,
+    /// The worker's activity slots (`stephook worker --max-concurrent-activities`).
+    #[arg(long, default_value_t = crate::temporal::worker::DEFAULT_MAX_CONCURRENT_ACTIVITIES)]
+    pub max_concurrent_activities: usize,
+    /// Upper bound for each of the two measured runs, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub run_timeout_secs: u64,
+    /// The worker's gRPC compression towards Temporal (its --temporal-grpc-compression).
+    #[arg(long, value_enum, default_value_t = crate::temporal::connect::Compression::None)]
+    pub worker_grpc_compression: crate::temporal::connect::Compression,
 }

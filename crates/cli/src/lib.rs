@@ -1,5 +1,6 @@
 //! The `stephook` command line, as a library so integration tests can drive the same code.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod logging;

@@ -4,7 +4,7 @@ mod deliveries;
 mod direct_run;
 mod steps;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -27,5 +27,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Steps(command) => steps::run(command).await,
         Command::Deliveries(command) => deliveries::run(command).await,
         Command::Receive(args) => crate::receive::run(args).await,
+        Command::Bench(BenchCommand::Temporal(args)) => crate::bench::temporal(args).await,
     }
 }

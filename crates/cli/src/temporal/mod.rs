@@ -10,5 +10,8 @@ pub mod worker;
 pub use connect::{TemporalArgs, connect};
 pub use dev::{DevArgs, dev};
 pub use devserver::{DevServer, DevServerOptions, TEMPORAL_CLI_VAR};
-pub use start::{RunOutcome, RunWorkflowOptions, run_workflow, run_workflow_to, ui_link};
+pub use start::{
+    AgentHandle, RunOutcome, RunWorkflowOptions, run_workflow, run_workflow_to,
+    start_agent_workflow, ui_link,
+};
 pub use worker::{WorkerArgs, WorkerConfig, run_worker_until, shutdown_signal, worker};

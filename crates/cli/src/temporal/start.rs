@@ -9,7 +9,8 @@ use stephook_core::DEFAULT_TASK_QUEUE;
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{
-    Url, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, Url, WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions,
+    WorkflowStartOptions,
 };
 use temporalio_common::error::IncomingError;
 
@@ -49,6 +50,9 @@ impl Default for RunWorkflowOptions {
     }
 }
 
+/// A started AgentWorkflow.
+pub type AgentHandle = WorkflowHandle<Client, AgentWorkflow>;
+
 /// What a started run ended with (`None` result with `--no-wait`).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -83,15 +87,7 @@ pub async fn run_workflow_to(
         messages: options.messages.clone(),
         max_steps: Some(options.steps),
     };
-    let handle = client
-        .start_workflow(
-            AgentWorkflow::run,
-            input,
-            WorkflowStartOptions::new(options.task_queue.clone(), workflow_id.clone()).build(),
-        )
-        .await
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("cannot start workflow {workflow_id}"))?;
+    let handle = start_agent_workflow(&client, &options.task_queue, input).await?;
     writeln!(
         out,
         "started workflow {workflow_id} on task queue {}",
@@ -147,6 +143,29 @@ pub async fn run_workflow_to(
     }
 }
 
+/// Starts an AgentWorkflow with id `agent-run-<run_id>` (the input's `run_id`, which must be set).
+pub async fn start_agent_workflow(
+    client: &Client,
+    task_queue: &str,
+    input: AgentRunInput,
+) -> anyhow::Result<AgentHandle> {
+    let run_id = input
+        .run_id
+        .clone()
+        .ok_or_else(|| anyhow!("an agent run to start needs a run_id"))?;
+    let workflow_id = workflow_id_for(&run_id);
+    client
+        .start_workflow(
+            AgentWorkflow::run,
+            input,
+            WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.clone()).build(),
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("cannot start workflow {workflow_id}"))?;
+    Ok(client.get_workflow_handle::<AgentWorkflow>(workflow_id))
+}
+
 fn progress_of(result: &AgentRunResult) -> Progress {
     Progress {
         steps_done: result.steps,
@@ -176,7 +195,7 @@ fn print_progress(
     out.flush()
 }
 
-fn describe_end(error: &WorkflowGetResultError) -> String {
+pub(crate) fn describe_end(error: &WorkflowGetResultError) -> String {
     match error {
         WorkflowGetResultError::Failed(cause) => match cause.as_ref() {
             IncomingError::Application(app) => format!(

@@ -1,0 +1,9 @@
+//! `stephook bench`: figures measured in one run and printed, never asserted (benchmarks are not
+//! tests).
+
+mod load;
+mod receiver;
+mod temporal;
+mod worker_process;
+
+pub use temporal::run as temporal;

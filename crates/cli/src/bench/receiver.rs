@@ -1,0 +1,165 @@
+//! The bench's webhook endpoint: a loopback axum server that answers 200 at once and counts every
+//! delivery by step id (from the body) and by `webhook-id`, so lost and duplicated notifications
+//! can be told apart afterwards.
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct Deliveries {
+    requests: u64,
+    /// Requests whose body had no `step_id` string.
+    unreadable: u64,
+    by_step: HashMap<String, u64>,
+    /// Every `webhook-id` each step arrived with (one, unless ids are unstable).
+    webhook_ids: HashMap<String, HashSet<String>>,
+}
+
+/// What arrived, measured against the step ids the runs reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub requests: u64,
+    /// Distinct expected steps that arrived at least once.
+    pub received: u64,
+    /// Expected steps that never arrived.
+    pub lost: u64,
+    /// Deliveries beyond the first of an expected step (same step id and webhook-id).
+    pub duplicated: u64,
+    /// Requests for steps nobody expected, or without a readable step id.
+    pub unexpected: u64,
+    /// Steps that arrived with more than one `webhook-id` (should never happen).
+    pub unstable_ids: u64,
+}
+
+pub struct Receiver {
+    url: String,
+    deliveries: Arc<Mutex<Deliveries>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot listen on a loopback port for the bench receiver")?;
+        let url = format!("http://{}/hooks/step-complete", listener.local_addr()?);
+        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+        let shared = Arc::clone(&deliveries);
+        let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let shared = Arc::clone(&shared);
+            async move {
+                record(&shared, &headers, &body);
+                StatusCode::OK
+            }
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = server.await {
+                tracing::error!(%error, "the bench receiver stopped");
+            }
+        });
+        Ok(Self {
+            url,
+            deliveries,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `ignored`: steps sent outside the measured load (the warm-up), left out of every count.
+    pub fn tally(&self, expected: &[String], ignored: &[String]) -> Tally {
+        let deliveries = self
+            .deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let expected: HashSet<&str> = expected.iter().map(String::as_str).collect();
+        let ignored_requests: u64 = ignored
+            .iter()
+            .filter_map(|step| deliveries.by_step.get(step))
+            .sum();
+        let mut tally = Tally {
+            requests: deliveries.requests.saturating_sub(ignored_requests),
+            received: 0,
+            lost: 0,
+            duplicated: 0,
+            unexpected: deliveries.unreadable,
+            unstable_ids: 0,
+        };
+        for step in &expected {
+            match deliveries.by_step.get(*step) {
+                Some(&count) if count > 0 => {
+                    tally.received += 1;
+                    tally.duplicated += count - 1;
+                }
+                _ => tally.lost += 1,
+            }
+        }
+        for (step, count) in &deliveries.by_step {
+            if !expected.contains(step.as_str()) && !ignored.contains(step) {
+                tally.unexpected += count;
+            }
+        }
+        tally.unstable_ids = deliveries
+            .webhook_ids
+            .values()
+            .filter(|ids| ids.len() > 1)
+            .count() as u64;
+        tally
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn record(deliveries: &Mutex<Deliveries>, headers: &HeaderMap, body: &[u8]) {
+    let step_id = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value.get("step_id")?.as_str().map(str::to_owned));
+    let webhook_id = headers
+        .get("webhook-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let mut deliveries = deliveries.lock().unwrap_or_else(PoisonError::into_inner);
+    deliveries.requests += 1;
+    let Some(step_id) = step_id else {
+        deliveries.unreadable += 1;
+        return;
+    };
+    if let Some(webhook_id) = webhook_id {
+        deliveries
+            .webhook_ids
+            .entry(step_id.clone())
+            .or_default()
+            .insert(webhook_id);
+    }
+    *deliveries.by_step.entry(step_id).or_default() += 1;
+}
