@@ -9,7 +9,7 @@ use crate::types::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stephook_core::step_body::plan_step;
-use stephook_core::{Step, StepId, StepMetrics, now_millis};
+use stephook_core::{Step, StepId, StepMetrics, duration_millis, now_millis};
 use stephook_store::Store;
 use stephook_webhook::{Outcome, WebhookService};
 use temporalio_macros::activities;
@@ -56,8 +56,8 @@ impl StepActivities {
         Ok(StepBodyOutput {
             output,
             metrics: StepMetrics {
-                step_ms: millis(started.elapsed()),
-                model_call_ms: millis(model_call),
+                step_ms: duration_millis(started.elapsed()),
+                model_call_ms: duration_millis(model_call),
             },
         })
     }
@@ -189,10 +189,6 @@ async fn wait_heartbeating(ctx: &ActivityContext, delay: Duration) -> Result<(),
             () = tokio::time::sleep((deadline - now).min(HEARTBEAT_EVERY)) => {}
         }
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

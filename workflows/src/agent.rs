@@ -8,7 +8,7 @@ use crate::timeouts;
 use crate::types::{AgentRunInput, AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
 use std::time::UNIX_EPOCH;
 use stephook_activities::{CreateStepInput, StepActivities, StepBodyInput, StepBodyOutput};
-use stephook_core::{StepId, StepMetrics, StepStatus, Usage};
+use stephook_core::{StepId, StepMetrics, StepStatus, Usage, duration_millis};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ApplicationFailure, WorkflowCancellationToken, WorkflowContext,
@@ -220,7 +220,5 @@ fn invalid_input(message: String) -> WorkflowTermination {
 fn workflow_millis(ctx: &WorkflowContext<AgentWorkflow>) -> i64 {
     ctx.workflow_time()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
+        .map_or(0, duration_millis)
 }

@@ -111,7 +111,7 @@ impl Receiver {
                 header(HEADER_WEBHOOK_SIGNATURE),
             ) {
                 (Some(id), Some(ts), Some(sig)) => {
-                    let now = stephook_core::now_millis() / 1000;
+                    let now = stephook_core::now_unix_seconds();
                     signing::verify(secret, id, ts, sig, body, now)
                 }
                 _ => Err(VerifyError::MissingHeaders),

@@ -186,7 +186,7 @@ async fn the_receiver_rejects_a_wrong_key_and_a_bad_signature() {
         .header("webhook-id", "step-01234567-89ab-cdef-0123-456789abcdef")
         .header(
             "webhook-timestamp",
-            (stephook_core::now_millis() / 1000).to_string(),
+            stephook_core::now_unix_seconds().to_string(),
         )
         .header(
             "webhook-signature",

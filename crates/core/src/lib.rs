@@ -12,6 +12,7 @@ pub use config::{
 };
 pub use secret::Secret;
 pub use step::{
-    InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage, now_millis,
+    InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage,
+    duration_millis, now_millis, now_unix_seconds,
 };
 pub mod step_body;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 const STEP_ID_PREFIX: &str = "step-";
@@ -184,8 +184,17 @@ pub struct StepMetrics {
 pub fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+        .map_or(0, duration_millis)
+}
+
+/// Unix seconds: the unit of Standard Webhooks timestamps.
+pub fn now_unix_seconds() -> i64 {
+    now_millis() / 1000
+}
+
+/// A duration in whole milliseconds as the store keeps them (i64), saturating.
+pub fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

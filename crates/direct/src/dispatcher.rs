@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use stephook_core::now_millis;
+use stephook_core::{duration_millis, now_millis};
 use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store, StoreError};
 use stephook_webhook::{OutcomeClass, WebhookService};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
@@ -255,7 +255,7 @@ impl Dispatcher {
             .claim_due(
                 now,
                 i64::try_from(limit).unwrap_or(i64::MAX),
-                now + millis(lease),
+                now + duration_millis(lease),
             )
             .await
     }
@@ -318,7 +318,7 @@ async fn attempt(
         next_attempt_at,
         http_status: report.outcome.http_status(),
         error,
-        duration_ms: millis(report.elapsed),
+        duration_ms: duration_millis(report.elapsed),
     }
 }
 
@@ -336,7 +336,7 @@ fn next_state(
         OutcomeClass::Skipped | OutcomeClass::Permanent => (DeliveryState::Dead, None),
         OutcomeClass::Retryable => {
             match schedule.delay_after(usize::try_from(attempt).unwrap_or(usize::MAX), jitter) {
-                Some(delay) => (DeliveryState::Failed, Some(now + millis(delay))),
+                Some(delay) => (DeliveryState::Failed, Some(now + duration_millis(delay))),
                 None => (DeliveryState::Dead, None),
             }
         }
@@ -384,10 +384,6 @@ fn count(stats: &DispatcherStats, batch: &[AttemptRecord]) {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ impl WebhookService {
         }
         if let Some(secret) = &self.inner.config.signing_secret {
             let msg_id = request::message_id(step_id);
-            let timestamp = unix_seconds();
+            let timestamp = stephook_core::now_unix_seconds();
             builder = builder
                 .header(request::HEADER_WEBHOOK_ID, msg_id)
                 .header(request::HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
@@ -165,8 +165,4 @@ async fn read_bounded(mut response: reqwest::Response) -> Vec<u8> {
         }
     }
     body
-}
-
-fn unix_seconds() -> i64 {
-    stephook_core::now_millis() / 1000
 }
