@@ -1,14 +1,11 @@
 //! `stephook deliveries list | redeliver`.
 
+use super::settle;
 use crate::cli::DeliveriesCommand;
 use crate::open;
-use std::time::{Duration, Instant};
 use stephook_core::StepId;
 use stephook_direct::{Dispatcher, DispatcherConfig};
-use stephook_store::{Delivery, DeliveryState, Store};
-
-const SETTLE_MARGIN: Duration = Duration::from_secs(5);
-const SETTLE_POLL: Duration = Duration::from_millis(50);
+use stephook_store::{Delivery, DeliveryState};
 
 pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
     match command {
@@ -58,13 +55,13 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             // Deliver now, once each; a failure is scheduled for a running dispatcher to retry.
-            let settle_within = webhook.config().timeout + SETTLE_MARGIN;
+            let deadline = settle::deadline(&webhook);
             Dispatcher::new(store.clone(), webhook, DispatcherConfig::default())
                 .drain()
                 .await;
             let mut all_delivered = true;
             for id in &ids {
-                match settled(&store, id, settle_within).await? {
+                match settle::settled(&store, id, deadline).await? {
                     Some(delivery) => {
                         all_delivered &= delivery.state == DeliveryState::Delivered;
                         println!("{}", summary(&delivery));
@@ -76,20 +73,6 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A running worker's dispatcher may have taken a row before this process did: wait (bounded)
-/// for its attempt to be recorded before reporting.
-async fn settled(store: &Store, id: &StepId, within: Duration) -> anyhow::Result<Option<Delivery>> {
-    let deadline = Instant::now() + within;
-    loop {
-        let delivery = store.delivery(id).await?;
-        let waiting = matches!(&delivery, Some(d) if d.state == DeliveryState::Pending);
-        if !waiting || Instant::now() >= deadline {
-            return Ok(delivery);
-        }
-        tokio::time::sleep(SETTLE_POLL).await;
-    }
 }
 
 fn summary(delivery: &Delivery) -> String {

@@ -1,23 +1,19 @@
 //! `stephook run --direct`: an in-process agent loop on the offline step body, notifying
 //! through StepManager and the outbox dispatcher.
 
+use super::settle;
 use crate::cli::RunArgs;
 use crate::open;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use stephook_core::StepId;
 use stephook_core::step_body::plan_step;
 use stephook_direct::{Dispatcher, DispatcherConfig, StepManager};
-use stephook_store::{Delivery, Store};
-
-/// Beyond one HTTP timeout, how long the command waits for first attempts to be recorded.
-const SETTLE_MARGIN: Duration = Duration::from_secs(5);
-const SETTLE_POLL: Duration = Duration::from_millis(50);
+use stephook_store::{Delivery, DeliveryState, Store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
     let schedule = open::retry_schedule(&args.retry_schedule)?;
     let store = open::store(&args.store).await?;
-    let settle_within = webhook.config().timeout + SETTLE_MARGIN;
     let dispatcher = Dispatcher::new(
         store.clone(),
         webhook.clone(),
@@ -48,7 +44,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Ok(ids) | Err((ids, _)) => ids.clone(),
     };
     if webhook.is_configured() {
-        report_deliveries(&store, &ids, settle_within).await?;
+        report_deliveries(&store, &ids, settle::deadline(&webhook)).await?;
     }
     dispatcher.stop().await;
     match outcome {
@@ -114,24 +110,14 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
 
 /// Waits (bounded) until each step's first delivery attempt is recorded, then prints where
 /// each notification stands.
-async fn report_deliveries(store: &Store, ids: &[StepId], within: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    let mut pending: Vec<&StepId> = ids.iter().collect();
-    while !pending.is_empty() && Instant::now() < deadline {
-        let mut still = Vec::new();
-        for id in pending {
-            match store.delivery(id).await? {
-                Some(delivery) if delivery.attempts > 0 => println!("{}", describe(&delivery)),
-                _ => still.push(id),
+async fn report_deliveries(store: &Store, ids: &[StepId], deadline: Instant) -> anyhow::Result<()> {
+    for id in ids {
+        match settle::settled(store, id, deadline).await? {
+            Some(delivery) if delivery.state != DeliveryState::Pending => {
+                println!("{}", describe(&delivery));
             }
+            _ => println!("webhook {id}  still queued (a running `stephook worker` delivers it)"),
         }
-        pending = still;
-        if !pending.is_empty() {
-            tokio::time::sleep(SETTLE_POLL).await;
-        }
-    }
-    for id in pending {
-        println!("webhook {id}  still queued (a running `stephook worker` delivers it)");
     }
     Ok(())
 }

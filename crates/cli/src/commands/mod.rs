@@ -2,6 +2,7 @@
 
 mod deliveries;
 mod direct_run;
+mod settle;
 mod steps;
 
 use crate::cli::{BenchCommand, Cli, Command};
