@@ -4,11 +4,14 @@
 //!   mode; a real model call later), heartbeating while it waits so cancellation reaches it;
 //! - `create_step`: upserts the finished step and its metrics by the id the workflow chose, so a
 //!   retried activity never stores a step twice;
+//! - `create_step` also writes the step's outbox row (when a webhook is configured), due after a
+//!   grace period longer than the webhook activity's budget;
 //! - `send_step_complete_webhook`: one delivery attempt through the shared [`WebhookService`]
 //!   (`{"step_id": ...}` in, `{"step_id", "delivered", "status", "attempt"}` out), callable by name
-//!   from a workflow written with any Temporal SDK;
-//! - `record_undelivered_webhook`: stores a notification whose retries ran out as undelivered, so
-//!   `stephook deliveries redeliver` can send it later.
+//!   from a workflow written with any Temporal SDK; the fast path of the outbox: a 2xx marks the
+//!   row delivered, anything else leaves it to the dispatchers when the grace period ends;
+//! - `record_undelivered_webhook`: legacy, for workflow histories from before the outbox; it
+//!   hands the notification to the dispatchers at once.
 //!
 //! [`WebhookService`]: stephook_webhook::WebhookService
 
@@ -22,7 +25,7 @@ pub use failures::{
     WEBHOOK_TIMEOUT, WEBHOOK_TRANSPORT,
 };
 pub use metrics::{LATENCY_BUCKETS_SECONDS, WebhookMetrics};
-pub use step_activities::{StepActivities, parse_webhook_input};
+pub use step_activities::{DEFAULT_OUTBOX_GRACE, StepActivities, parse_webhook_input};
 pub use types::{
     CreateStepInput, RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookFailureDetails,
     WebhookResult,

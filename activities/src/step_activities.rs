@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stephook_core::step_body::plan_step;
 use stephook_core::{Step, StepId, StepMetrics, duration_millis, now_millis};
-use stephook_store::Store;
-use stephook_webhook::{Outcome, WebhookService};
+use stephook_store::{ActivityAttempt, Store};
+use stephook_webhook::{DeliveryReport, Outcome, OutcomeClass, WebhookService};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -23,10 +23,20 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const WEBHOOK_INPUT_SHAPE: &str =
     r#"send_step_complete_webhook expects {"step_id": "step-<uuid>"}"#;
 
+/// How long after `create_step` a notification falls due for the outbox dispatchers. Longer than
+/// the webhook activity's whole budget (30 s schedule-to-close, checked in the workflow's
+/// timeouts), so the dispatchers only take over once the fast path has given up.
+pub const DEFAULT_OUTBOX_GRACE: Duration = Duration::from_secs(60);
+/// The fast path's bookkeeping gets this long: a slow store must not eat the attempt's budget
+/// (an attempt it fails to record is still sent again by the outbox, never lost).
+const RECORD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 pub struct StepActivities {
     pub store: Store,
     pub webhook: WebhookService,
     pub metrics: Arc<WebhookMetrics>,
+    /// See [`DEFAULT_OUTBOX_GRACE`]; tests shorten it.
+    pub outbox_grace: Duration,
 }
 
 impl StepActivities {
@@ -35,6 +45,35 @@ impl StepActivities {
             store,
             webhook,
             metrics,
+            outbox_grace: DEFAULT_OUTBOX_GRACE,
+        }
+    }
+
+    /// Notes a fast-path attempt on the step's outbox row, best effort: a 2xx marks it
+    /// delivered; anything else leaves it to the dispatchers.
+    async fn record_attempt(&self, step_id: &StepId, report: &DeliveryReport) {
+        let attempt = ActivityAttempt {
+            step_id: step_id.clone(),
+            delivered: report.outcome.class() == OutcomeClass::Delivered,
+            outcome: report.outcome.label().to_owned(),
+            http_status: report.outcome.http_status(),
+            error: (report.outcome.class() != OutcomeClass::Delivered)
+                .then(|| report.outcome.to_string()),
+            duration_ms: duration_millis(report.elapsed),
+        };
+        let recorded = tokio::time::timeout(
+            RECORD_ATTEMPT_TIMEOUT,
+            self.store.record_activity_attempt(&attempt),
+        )
+        .await;
+        match recorded {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(step_id = step_id.as_str(), %error,
+                "cannot record the webhook attempt; the outbox will send the notification again"),
+            Err(_) => tracing::warn!(
+                step_id = step_id.as_str(),
+                "recording the webhook attempt timed out; the outbox will send the notification again"
+            ),
         }
     }
 }
@@ -62,8 +101,9 @@ impl StepActivities {
         })
     }
 
-    /// Stores the step in its terminal state with its metrics, in one transaction, by id: a
-    /// retry (or a replayed workflow) rewrites the same row instead of adding one.
+    /// Stores the step in its terminal state with its metrics and, when a webhook is configured,
+    /// its outbox row (due after the grace period), in one transaction, by id: a retry (or a
+    /// replayed workflow) rewrites the same row instead of adding one.
     #[activity(name = "create_step")]
     pub async fn create_step(
         self: Arc<Self>,
@@ -84,15 +124,20 @@ impl StepActivities {
             updated_at: now,
             completed_at: input.status.is_terminal().then_some(now),
         };
+        let notify_after_ms = self
+            .webhook
+            .is_configured()
+            .then(|| duration_millis(self.outbox_grace));
         self.store
-            .upsert_step(&step, input.metrics)
+            .upsert_step(&step, input.metrics, notify_after_ms)
             .await
             .map_err(store_failure)
     }
 
-    /// One delivery attempt. The input is taken as raw JSON and checked here: a payload the SDK
-    /// failed to decode would be a *retryable* failure and be retried until schedule-to-close,
-    /// while a wrong shape can never succeed and must fail after one attempt.
+    /// One delivery attempt: the fast path of the step's outbox row (a 2xx marks it delivered).
+    /// The input is taken as raw JSON and checked here: a payload the SDK failed to decode would
+    /// be a *retryable* failure and be retried until schedule-to-close, while a wrong shape can
+    /// never succeed and must fail after one attempt.
     #[activity(name = "send_step_complete_webhook")]
     pub async fn send_step_complete_webhook(
         self: Arc<Self>,
@@ -103,6 +148,9 @@ impl StepActivities {
         let attempt = ctx.info().attempt.max(1);
         let report = self.webhook.send(&step_id, attempt).await;
         self.metrics.observe(&report);
+        if report.outcome != Outcome::NotConfigured {
+            self.record_attempt(&step_id, &report).await;
+        }
         if let Some(failure) = webhook_failure(&step_id, attempt, &report.outcome) {
             return Err(failure);
         }
@@ -114,7 +162,9 @@ impl StepActivities {
         })
     }
 
-    /// Records a notification Temporal gave up on as undelivered (`dead`), for later redelivery.
+    /// Legacy: workflow histories from before the outbox call this when the fast path gave up.
+    /// It hands the notification to the dispatchers, due now (the step's row is pending anyway,
+    /// so this only saves the rest of the grace period). Kept registered so those runs finish.
     #[activity(name = "record_undelivered_webhook")]
     pub async fn record_undelivered_webhook(
         self: Arc<Self>,
@@ -122,13 +172,7 @@ impl StepActivities {
         input: RecordUndeliveredInput,
     ) -> Result<(), ActivityError> {
         self.store
-            .record_undelivered(
-                &input.step_id,
-                input.step_status,
-                i64::from(input.attempts),
-                input.http_status,
-                &input.error,
-            )
+            .hand_over_to_dispatchers(&input.step_id)
             .await
             .map_err(store_failure)?;
         self.metrics.record_undelivered();

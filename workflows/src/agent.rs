@@ -3,7 +3,8 @@
 
 use crate::WORKFLOW_ID_PREFIX;
 use crate::failure_facts::{StepFailureFacts, step_failure_facts};
-use crate::notify::notify_step;
+use crate::in_flight::InFlight;
+use crate::notify::{GivenUp, notify_step};
 use crate::timeouts;
 use crate::types::{AgentRunInput, AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
 use std::time::UNIX_EPOCH;
@@ -17,6 +18,10 @@ use temporalio_sdk::{
 
 /// Error type of a run rejected before its first step.
 pub const INVALID_INPUT_ERROR_TYPE: &str = "InvalidAgentRunInput";
+/// Histories recorded since the outbox carry this patch marker: each step's notification runs
+/// beside the next steps and a given-up one is left to the outbox. Histories without it (runs
+/// started before) replay the old way: notify, wait, record undelivered, then the next step.
+pub const OUTBOX_PATCH: &str = "stephook-outbox-fast-path";
 
 #[workflow]
 #[derive(Default)]
@@ -59,67 +64,88 @@ impl AgentWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: AgentRunInput,
     ) -> WorkflowResult<AgentRunResult> {
+        let ctx: &WorkflowContext<Self> = ctx;
         let run = Run::new(ctx, input)?;
+        let alongside_steps = ctx.patched(OUTBOX_PATCH);
+        let mut notifications = InFlight::default();
         let mut step_ids = Vec::new();
-        for index in 0..run.max_steps {
-            // A cancellation that arrived while the previous step was being stored and notified
-            // ends the run here: no step is in progress.
-            if ctx.cancellation_token().is_cancelled() {
-                return Err(WorkflowTermination::cancelled());
-            }
-            let step_id = StepId::derived(&run.step_key, index);
-            let started_at_ms = workflow_millis(ctx);
-            let body = ctx
-                .execute_activity(
-                    StepActivities::run_step_body,
-                    StepBodyInput {
-                        agent_id: run.agent_id.clone(),
-                        messages: run.messages.clone(),
-                        index,
-                    },
-                    timeouts::step_body_options(format!("step {index}: {step_id}")),
-                )
-                .await;
-            let ending = match body {
-                Ok(output) => StepEnding::Success(output),
-                Err(error) if is_cancellation(ctx, &error) => StepEnding::Cancelled,
-                Err(error) => StepEnding::Failed(step_failure_facts(&error)),
-            };
+        let ending = 'steps: {
+            for index in 0..run.max_steps {
+                // A cancellation that arrived while the previous step was being stored ends the
+                // run here: no step is in progress.
+                if ctx.cancellation_token().is_cancelled() {
+                    break 'steps Err(WorkflowTermination::cancelled());
+                }
+                let step_id = StepId::derived(&run.step_key, index);
+                let started_at_ms = workflow_millis(ctx);
+                let body = notifications
+                    .alongside(ctx.execute_activity(
+                        StepActivities::run_step_body,
+                        StepBodyInput {
+                            agent_id: run.agent_id.clone(),
+                            messages: run.messages.clone(),
+                            index,
+                        },
+                        timeouts::step_body_options(format!("step {index}: {step_id}")),
+                    ))
+                    .await;
+                let ending = match body {
+                    Ok(output) => StepEnding::Success(output),
+                    Err(error) if is_cancellation(ctx, &error) => StepEnding::Cancelled,
+                    Err(error) => StepEnding::Failed(step_failure_facts(&error)),
+                };
 
-            // The step has ended: storing and notifying it runs in a scope workflow cancellation
-            // cannot abort, so a terminal step is never left unstored or unannounced.
-            let scope = WorkflowCancellationToken::new();
-            let status = ending.status();
-            let elapsed_ms = (workflow_millis(ctx) - started_at_ms).max(0);
-            ctx.execute_activity(
-                StepActivities::create_step,
-                create_step_input(&run, &step_id, &ending, started_at_ms, elapsed_ms),
-                timeouts::create_step_options(
-                    format!("store {step_id} ({status})"),
-                    Some(scope.clone()),
-                ),
-            )
-            .await?;
-            ctx.state_mut(|wf| {
-                wf.progress.steps_done += 1;
-                wf.progress.last_step_id = Some(step_id.to_string());
-            });
-            step_ids.push(step_id.to_string());
-            notify_step(ctx, &step_id, status, &scope).await;
+                // The step has ended: storing and notifying it runs in a scope workflow
+                // cancellation cannot abort, so a terminal step is never left unstored or
+                // unannounced.
+                let scope = WorkflowCancellationToken::new();
+                let status = ending.status();
+                let elapsed_ms = (workflow_millis(ctx) - started_at_ms).max(0);
+                let stored = notifications
+                    .alongside(ctx.execute_activity(
+                        StepActivities::create_step,
+                        create_step_input(&run, &step_id, &ending, started_at_ms, elapsed_ms),
+                        timeouts::create_step_options(
+                            format!("store {step_id} ({status})"),
+                            Some(scope.clone()),
+                        ),
+                    ))
+                    .await;
+                if let Err(error) = stored {
+                    break 'steps Err(error.into());
+                }
+                ctx.state_mut(|wf| {
+                    wf.progress.steps_done += 1;
+                    wf.progress.last_step_id = Some(step_id.to_string());
+                });
+                step_ids.push(step_id.to_string());
+                if alongside_steps {
+                    // The outbox row is committed with the step: the agent goes on at once.
+                    notifications.start(async move {
+                        notify_step(ctx, &step_id, status, &scope, GivenUp::LeaveToOutbox).await;
+                    });
+                } else {
+                    notify_step(ctx, &step_id, status, &scope, GivenUp::RecordUndelivered).await;
+                }
 
-            match ending {
-                StepEnding::Success(_) => {}
-                StepEnding::Cancelled => return Err(WorkflowTermination::cancelled()),
-                StepEnding::Failed(facts) => {
-                    return Err(WorkflowTermination::failed_application(
-                        ApplicationFailure::builder(facts.message)
-                            .type_name(facts.error_type)
-                            .non_retryable(true)
-                            .build(),
-                    ));
+                match ending {
+                    StepEnding::Success(_) => {}
+                    StepEnding::Cancelled => break 'steps Err(WorkflowTermination::cancelled()),
+                    StepEnding::Failed(facts) => {
+                        break 'steps Err(WorkflowTermination::failed_application(
+                            ApplicationFailure::builder(facts.message)
+                                .type_name(facts.error_type)
+                                .non_retryable(true)
+                                .build(),
+                        ));
+                    }
                 }
             }
-        }
+            Ok(())
+        };
+        // However the run ends, its notifications are seen through (each bounded by its 30 s).
+        notifications.finish().await;
+        ending?;
         Ok(ctx.state(|wf| AgentRunResult {
             steps: wf.progress.steps_done,
             step_ids,

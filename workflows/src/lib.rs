@@ -7,11 +7,12 @@
 
 mod agent;
 mod failure_facts;
+mod in_flight;
 mod notify;
 pub mod timeouts;
 mod types;
 
-pub use agent::{AgentWorkflow, INVALID_INPUT_ERROR_TYPE};
+pub use agent::{AgentWorkflow, INVALID_INPUT_ERROR_TYPE, OUTBOX_PATCH};
 pub use failure_facts::{
     STEP_BODY_INFRA_ERROR_TYPE, StepFailureFacts, WebhookFailureFacts, step_failure_facts,
     webhook_failure_facts,

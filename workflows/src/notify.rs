@@ -1,6 +1,7 @@
-//! The notification guard: one step-complete webhook through Temporal's retries, whose final
-//! failure never fails, blocks beyond its 30 s, or rolls back the step. A failure is logged (not
-//! during replay), counted in `progress` and the result, and recorded as undelivered in the store.
+//! The notification guard: one step-complete webhook through Temporal's retries (the outbox's
+//! fast path), whose final failure never fails, blocks beyond its 30 s, or rolls back the step.
+//! A failure is logged (not during replay) and counted in `progress` and the result; the step's
+//! outbox row, written by `create_step`, then falls due and a dispatcher delivers it.
 
 use crate::agent::AgentWorkflow;
 use crate::failure_facts::{failure_message, webhook_failure_facts};
@@ -9,6 +10,16 @@ use stephook_activities::{RecordUndeliveredInput, StepActivities};
 use stephook_core::{StepId, StepStatus};
 use temporalio_sdk::{WorkflowCancellationToken, WorkflowContext};
 
+/// How a given-up notification reaches the outbox.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GivenUp {
+    /// The row `create_step` wrote falls due after its grace period: nothing to do.
+    LeaveToOutbox,
+    /// Histories from before the outbox called `record_undelivered_webhook`; replaying them must
+    /// issue the same command (the activity now hands the row to the dispatchers).
+    RecordUndelivered,
+}
+
 /// Sends the notification for a stored step. Its activities run under `scope`, a token the
 /// caller keeps detached from workflow cancellation.
 pub(crate) async fn notify_step(
@@ -16,6 +27,7 @@ pub(crate) async fn notify_step(
     step_id: &StepId,
     status: StepStatus,
     scope: &WorkflowCancellationToken,
+    given_up: GivenUp,
 ) {
     let input = serde_json::json!({ "step_id": step_id.as_str() });
     let options =
@@ -42,8 +54,11 @@ pub(crate) async fn notify_step(
             attempts = facts.attempts,
             http_status = facts.http_status,
             error = %facts.error,
-            "step-complete webhook not delivered; recording it as undelivered"
+            "step-complete webhook not delivered by the activity; the outbox retries it"
         );
+    }
+    if given_up == GivenUp::LeaveToOutbox {
+        return;
     }
     let record = RecordUndeliveredInput {
         step_id: step_id.clone(),

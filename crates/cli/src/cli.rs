@@ -97,7 +97,7 @@ pub enum StepsCommand {
 pub enum DeliveriesCommand {
     /// The most recently changed deliveries first.
     List {
-        /// pending, failed, delivered or dead.
+        /// pending, retrying, delivered or dead.
         #[arg(long)]
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
@@ -105,12 +105,19 @@ pub enum DeliveriesCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Send a step's notification again (same webhook-id), or every dead one with --dead.
+    /// Queue notifications again (same webhook-id; attempts and retry schedule restarted,
+    /// history kept) for the dispatchers of the running workers; with --now, send exactly those
+    /// from here and wait for them.
     Redeliver {
+        /// Step ids whose notification to queue again.
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
-        step_id: Option<String>,
+        step_ids: Vec<String>,
+        /// Every dead notification.
         #[arg(long)]
         dead: bool,
+        /// Send them now from this process (needs STEP_COMPLETE_WEBHOOK) and wait for the result.
+        #[arg(long)]
+        now: bool,
         #[command(flatten)]
         webhook: WebhookArgs,
         #[command(flatten)]

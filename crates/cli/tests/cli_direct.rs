@@ -224,9 +224,27 @@ async fn deliveries_redeliver_resends_a_dead_notification_with_the_same_id() {
         .expect("one dead delivery")
         .to_owned();
 
+    // Without --now, redeliver only queues it again for a running worker's dispatcher.
     endpoint.set_reply(Reply::Status(200));
+    let queued = run(stephook(&dir).args(["deliveries", "redeliver", &step_id]));
+    assert!(queued.status.success(), "{}", text(&queued.stderr));
+    assert!(
+        text(&queued.stdout).contains("queued 1"),
+        "{}",
+        text(&queued.stdout)
+    );
+    let pending =
+        text(&run(stephook(&dir).args(["deliveries", "list", "--state", "pending"])).stdout);
+    assert!(pending.contains(&step_id), "{pending}");
+    assert!(
+        pending.contains("attempts=0"),
+        "the counters restart: {pending}"
+    );
+    assert_eq!(endpoint.count(), 1, "nothing sent by the command");
+
+    // --now sends exactly it from the command and waits for the result.
     let output = run(stephook(&dir)
-        .args(["deliveries", "redeliver", &step_id])
+        .args(["deliveries", "redeliver", &step_id, "--now"])
         .env("STEP_COMPLETE_WEBHOOK", endpoint.url())
         .env("STEP_COMPLETE_SIGNING_SECRET", SECRET));
 
@@ -241,9 +259,72 @@ async fn deliveries_redeliver_resends_a_dead_notification_with_the_same_id() {
     assert_eq!(requests[0].header("webhook-id"), Some(step_id.as_str()));
     assert_eq!(requests[1].header("webhook-id"), Some(step_id.as_str()));
     let again = run(stephook(&dir)
-        .args(["deliveries", "redeliver", "--dead"])
+        .args(["deliveries", "redeliver", "--dead", "--now"])
         .env("STEP_COMPLETE_WEBHOOK", endpoint.url()));
-    assert!(text(&again.stdout).contains("no dead deliveries"));
+    assert!(
+        text(&again.stdout).contains("nothing to redeliver"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+/// Operator commands on a shared store act only on what they name: an unconfigured direct run
+/// and a `redeliver --now` of one id to another URL leave the other due rows alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_leave_other_due_rows_untouched() {
+    // Arrange: one notification waiting for its retry (due again after 1 s), one dead.
+    let dir = tempfile::tempdir().unwrap();
+    let down = Receiver::start(Reply::Status(503)).await;
+    let waiting = run(stephook(&dir)
+        .args(["run", "--direct", "--steps", "1", "--run-id", "waiting"])
+        .env("STEPHOOK_RETRY_SCHEDULE", "1s")
+        .env("STEP_COMPLETE_WEBHOOK", down.url()));
+    assert!(
+        text(&waiting.stdout).contains("retrying"),
+        "{}",
+        text(&waiting.stdout)
+    );
+    let gone = Receiver::start(Reply::Status(410)).await;
+    run(stephook(&dir)
+        .args(["run", "--direct", "--steps", "1", "--run-id", "gone"])
+        .env("STEP_COMPLETE_WEBHOOK", gone.url()));
+    let list = |state: &str| {
+        text(&run(stephook(&dir).args(["deliveries", "list", "--state", state])).stdout)
+    };
+    let retrying_before = list("retrying");
+    let dead_id = list("dead")
+        .split_whitespace()
+        .next()
+        .expect("one dead delivery")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Act: a run without a URL, then a redelivery of the dead one to another endpoint.
+    let unconfigured = run(stephook(&dir).args(["run", "--direct", "--steps", "1"]));
+    let other = Receiver::start(Reply::Status(200)).await;
+    let redelivered = run(stephook(&dir)
+        .args(["deliveries", "redeliver", &dead_id, "--now"])
+        .env("STEP_COMPLETE_WEBHOOK", other.url()));
+
+    // Assert: the waiting row is exactly as it was; the other endpoint got only the named id.
+    assert!(
+        unconfigured.status.success(),
+        "{}",
+        text(&unconfigured.stderr)
+    );
+    assert!(
+        redelivered.status.success(),
+        "{}",
+        text(&redelivered.stderr)
+    );
+    assert_eq!(list("retrying"), retrying_before);
+    assert_eq!(down.count(), 1);
+    let sent: Vec<_> = other
+        .requests()
+        .iter()
+        .filter_map(|r| r.step_id())
+        .collect();
+    assert_eq!(sent, vec![dead_id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

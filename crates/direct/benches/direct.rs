@@ -85,7 +85,7 @@ async fn latency(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
 
     // stephook: commit + outbox row; the dispatcher sends in the background.
     let store = open_store(dir, "latency.db").await?;
-    let dispatcher = Dispatcher::new(store.clone(), webhook.clone(), DispatcherConfig::default());
+    let dispatcher = Dispatcher::new(store.clone(), webhook.clone(), DispatcherConfig::default())?;
     let manager = StepManager::new(store.clone(), dispatcher.handle());
     let dispatcher = dispatcher.spawn();
     let mut ours = Vec::new();
@@ -147,7 +147,7 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
             concurrency: args.concurrency,
             ..Default::default()
         },
-    );
+    )?;
     let stats = dispatcher.handle();
     let started = Instant::now();
     let dispatcher = dispatcher.spawn();

@@ -1,16 +1,20 @@
 //! The outbox dispatcher: claims due deliveries, sends them with bounded concurrency, and
-//! records each attempt. Rows are leased while in flight, so a dispatcher that dies loses
-//! nothing: its rows fall due again when the lease runs out.
+//! records each attempt. Claims are fenced: rows are leased on the database clock under a claim
+//! token, a row is sent only while its lease covers a whole attempt (the lease is restarted
+//! before a send when the row waited in the backlog), and only the token's holder can record the
+//! result. A dispatcher that dies loses nothing: its rows fall due again when the lease runs out.
 
 use crate::schedule::RetrySchedule;
 use rand::Rng;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use stephook_core::{duration_millis, now_millis};
-use stephook_store::{AttemptRecord, ClaimedDelivery, DeliveryState, Store, StoreError};
+use std::time::{Duration, Instant};
+use stephook_core::duration_millis;
+use stephook_store::{
+    AttemptRecord, ClaimScope, ClaimedDelivery, DeliveryState, Store, StoreError,
+};
 use stephook_webhook::{OutcomeClass, WebhookService};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -22,6 +26,9 @@ const MAX_CLAIM_BATCH: usize = 512;
 const DEFAULT_IDLE_POLL: Duration = Duration::from_secs(1);
 /// A lease outlives the HTTP timeout by this much before the row is due again.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// A claimed row waits in the backlog at most this long before its lease is restarted: a send
+/// then always starts with at least the HTTP timeout plus half the margin left on its lease.
+const RENEW_AFTER: Duration = Duration::from_secs(15);
 /// Attempt outcomes written back in one transaction.
 const RECORD_BATCH: usize = 512;
 const RECORD_RETRIES: u32 = 10;
@@ -34,6 +41,8 @@ pub struct DispatcherConfig {
     pub concurrency: usize,
     pub schedule: RetrySchedule,
     pub idle_poll: Duration,
+    /// Which rows this dispatcher may send.
+    pub scope: ClaimScope,
 }
 
 impl Default for DispatcherConfig {
@@ -42,9 +51,16 @@ impl Default for DispatcherConfig {
             concurrency: DEFAULT_CONCURRENCY,
             schedule: RetrySchedule::default(),
             idle_poll: DEFAULT_IDLE_POLL,
+            scope: ClaimScope::All,
         }
     }
 }
+
+/// Only a process configured to send may dispatch: one without a URL would record every row it
+/// claimed as undeliverable.
+#[derive(Debug, thiserror::Error)]
+#[error("STEP_COMPLETE_WEBHOOK is not set: a dispatcher needs somewhere to deliver to")]
+pub struct NotConfigured;
 
 /// Attempts recorded since the dispatcher started, by what they ended in.
 #[derive(Debug, Default)]
@@ -52,6 +68,8 @@ pub struct DispatcherStats {
     pub delivered: AtomicU64,
     pub retry_scheduled: AtomicU64,
     pub dead: AtomicU64,
+    /// Results refused because the claim was no longer this dispatcher's.
+    pub stale: AtomicU64,
 }
 
 impl DispatcherStats {
@@ -63,6 +81,9 @@ impl DispatcherStats {
     }
     pub fn dead(&self) -> u64 {
         self.dead.load(Ordering::Relaxed)
+    }
+    pub fn stale(&self) -> u64 {
+        self.stale.load(Ordering::Relaxed)
     }
 }
 
@@ -91,6 +112,16 @@ pub struct DispatcherHandle {
 }
 
 impl DispatcherHandle {
+    /// For a StepManager in a process with no webhook configured: nothing is queued, nothing
+    /// dispatches.
+    pub fn unconfigured() -> Self {
+        Self {
+            wake: Arc::new(Notify::new()),
+            configured: false,
+            stats: Arc::default(),
+        }
+    }
+
     pub fn wake(&self) {
         // notify_one keeps a permit when nobody waits, so a wake between polls is not lost.
         self.wake.notify_one();
@@ -122,18 +153,25 @@ enum Mode {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, webhook: WebhookService, config: DispatcherConfig) -> Self {
+    pub fn new(
+        store: Store,
+        webhook: WebhookService,
+        config: DispatcherConfig,
+    ) -> Result<Self, NotConfigured> {
+        if !webhook.is_configured() {
+            return Err(NotConfigured);
+        }
         let handle = DispatcherHandle {
             wake: Arc::new(Notify::new()),
-            configured: webhook.is_configured(),
+            configured: true,
             stats: Arc::default(),
         };
-        Self {
+        Ok(Self {
             store,
             webhook,
             config,
             handle,
-        }
+        })
     }
 
     pub fn handle(&self) -> DispatcherHandle {
@@ -166,8 +204,9 @@ impl Dispatcher {
         RunningDispatcher { stop, task }
     }
 
-    /// Delivers everything due now (one attempt each) and returns: for `deliveries redeliver`
-    /// and for tests. Retries scheduled later are left for a running dispatcher.
+    /// Delivers everything in scope that is due now (one attempt each) and returns: for
+    /// `deliveries redeliver --now` and for tests. Retries scheduled later are left for a
+    /// running dispatcher.
     pub async fn drain(&self) {
         let (_stop_tx, stop_rx) = watch::channel(false);
         self.dispatch(stop_rx, Mode::Drain).await;
@@ -185,7 +224,7 @@ impl Dispatcher {
         // Claimed rows wait here for a free slot. Claiming ahead, in batches, keeps deliveries
         // going while the recorder holds SQLite's single writer, and costs one write
         // transaction per batch instead of one per delivery.
-        let mut backlog: VecDeque<ClaimedDelivery> = VecDeque::new();
+        let mut backlog: VecDeque<Claimed> = VecDeque::new();
         let refill_below = concurrency.div_ceil(2);
         let backlog_target = (concurrency * 2).min(MAX_CLAIM_BATCH);
         let mut exhausted = false;
@@ -196,7 +235,8 @@ impl Dispatcher {
                 match self.claim(backlog_target - backlog.len()).await {
                     Ok(claimed) => {
                         exhausted = claimed.is_empty();
-                        backlog.extend(claimed);
+                        let at = Instant::now();
+                        backlog.extend(claimed.into_iter().map(|row| Claimed { row, at }));
                     }
                     Err(error) => {
                         tracing::error!(%error, "cannot claim due webhook deliveries; retrying");
@@ -209,7 +249,8 @@ impl Dispatcher {
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                     break;
                 };
-                let Some(delivery) = backlog.pop_front() else {
+                self.renew_if_waited(&mut backlog).await;
+                let Some(Claimed { row: delivery, .. }) = backlog.pop_front() else {
                     break;
                 };
                 let webhook = self.webhook.clone();
@@ -248,40 +289,80 @@ impl Dispatcher {
         let _ = recorder.await;
     }
 
+    fn lease_ms(&self) -> i64 {
+        duration_millis(self.webhook.config().timeout + LEASE_MARGIN)
+    }
+
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let now = now_millis();
-        let lease = self.webhook.config().timeout + LEASE_MARGIN;
         self.store
             .claim_due(
-                now,
+                &self.config.scope,
                 i64::try_from(limit).unwrap_or(i64::MAX),
-                now + duration_millis(lease),
+                self.lease_ms(),
             )
             .await
     }
 
+    /// The lease starts when the send starts: a row that waited in the backlog past
+    /// [`RENEW_AFTER`] has its claim's lease restarted first, and rows whose claim was lost
+    /// meanwhile (taken by another dispatcher after the lease ran out) are dropped unsent.
+    async fn renew_if_waited(&self, backlog: &mut VecDeque<Claimed>) {
+        let Some(front) = backlog.front() else {
+            return;
+        };
+        if front.at.elapsed() < RENEW_AFTER {
+            return;
+        }
+        let token = front.row.token.clone();
+        let renewed_at = Instant::now();
+        match self.store.renew_claims(&token, self.lease_ms()).await {
+            Ok(held) => {
+                let held: HashSet<_> = held.into_iter().collect();
+                backlog.retain_mut(|claimed| {
+                    if claimed.row.token != token {
+                        return true;
+                    }
+                    claimed.at = renewed_at;
+                    held.contains(&claimed.row.step_id)
+                });
+            }
+            Err(error) => {
+                // Not sure the lease still covers a send: leave these rows to whoever claims
+                // them when it ends (possibly this dispatcher).
+                tracing::warn!(%error, "cannot restart delivery leases; dropping those claims");
+                backlog.retain(|claimed| claimed.row.token != token);
+            }
+        }
+    }
+
     /// Hands back rows claimed but not attempted (on shutdown), so they are due at once
     /// instead of after their lease.
-    async fn release(&self, backlog: VecDeque<ClaimedDelivery>) {
+    async fn release(&self, backlog: VecDeque<Claimed>) {
         if backlog.is_empty() {
             return;
         }
-        let ids: Vec<_> = backlog.into_iter().map(|d| d.step_id).collect();
-        if let Err(error) = self.store.release_claims(&ids, now_millis()).await {
-            tracing::warn!(%error, rows = ids.len(),
+        let claims: Vec<_> = backlog.into_iter().map(|claimed| claimed.row).collect();
+        if let Err(error) = self.store.release_claims(&claims).await {
+            tracing::warn!(%error, rows = claims.len(),
                 "cannot release claimed deliveries; they are due again when their lease ends");
         }
     }
 
     /// How long to sleep when nothing is due: until the next row falls due, at most idle_poll.
     async fn idle_wait(&self) -> Duration {
-        let now = now_millis();
-        match self.store.next_due_at().await {
-            Ok(Some(due)) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0))
-                .min(self.config.idle_poll),
+        match self.store.next_due_in_ms().await {
+            Ok(Some(ms)) => {
+                Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(self.config.idle_poll)
+            }
             _ => self.config.idle_poll,
         }
     }
+}
+
+/// A claimed row waiting for a free slot, and when its lease last started.
+struct Claimed {
+    row: ClaimedDelivery,
+    at: Instant,
 }
 
 async fn attempt(
@@ -289,7 +370,7 @@ async fn attempt(
     schedule: &RetrySchedule,
     delivery: ClaimedDelivery,
 ) -> AttemptRecord {
-    let attempt = delivery.attempts + 1;
+    let attempt = delivery.scheduled_attempts + 1;
     let report = webhook
         .send(
             &delivery.step_id,
@@ -297,13 +378,7 @@ async fn attempt(
         )
         .await;
     let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-    let (state, next_attempt_at) = next_state(
-        report.outcome.class(),
-        attempt,
-        schedule,
-        now_millis(),
-        jitter,
-    );
+    let (state, retry_after) = next_state(report.outcome.class(), attempt, schedule, jitter);
     let error = match (state, report.outcome.class()) {
         (DeliveryState::Delivered, _) => None,
         (DeliveryState::Dead, OutcomeClass::Retryable) => Some(format!(
@@ -314,29 +389,32 @@ async fn attempt(
     };
     AttemptRecord {
         step_id: delivery.step_id,
+        token: delivery.token,
         state,
-        next_attempt_at,
+        retry_after_ms: retry_after.map(duration_millis),
+        outcome: report.outcome.label().to_owned(),
         http_status: report.outcome.http_status(),
         error,
         duration_ms: duration_millis(report.elapsed),
     }
 }
 
-/// Where a delivery goes after attempt number `attempt` (1-based) ended in `class`.
+/// Where a delivery goes after the dispatcher's attempt number `attempt` (1-based) ended in
+/// `class`, and how long until its next attempt.
 fn next_state(
     class: OutcomeClass,
     attempt: i64,
     schedule: &RetrySchedule,
-    now: i64,
     jitter: f64,
-) -> (DeliveryState, Option<i64>) {
+) -> (DeliveryState, Option<Duration>) {
     match class {
         OutcomeClass::Delivered => (DeliveryState::Delivered, None),
-        // Not configured any more, or an answer that will not change: wait for a redeliver.
+        // An answer that will not change (a dispatcher always has a URL, so Skipped cannot
+        // happen here): wait for a redelivery.
         OutcomeClass::Skipped | OutcomeClass::Permanent => (DeliveryState::Dead, None),
         OutcomeClass::Retryable => {
             match schedule.delay_after(usize::try_from(attempt).unwrap_or(usize::MAX), jitter) {
-                Some(delay) => (DeliveryState::Failed, Some(now + duration_millis(delay))),
+                Some(delay) => (DeliveryState::Retrying, Some(delay)),
                 None => (DeliveryState::Dead, None),
             }
         }
@@ -355,7 +433,12 @@ async fn record_attempts(
         let mut tries = 0;
         loop {
             match store.record_attempts(&batch).await {
-                Ok(()) => {
+                Ok(stale) => {
+                    if stale > 0 {
+                        // Another dispatcher holds these rows now; what it records stands.
+                        tracing::warn!(stale, "delivery results refused: their lease had ended");
+                        stats.stale.fetch_add(stale as u64, Ordering::Relaxed);
+                    }
                     count(&stats, &batch);
                     break;
                 }
@@ -380,7 +463,7 @@ fn count(stats: &DispatcherStats, batch: &[AttemptRecord]) {
         let counter = match record.state {
             DeliveryState::Delivered => &stats.delivered,
             DeliveryState::Dead => &stats.dead,
-            DeliveryState::Failed | DeliveryState::Pending => &stats.retry_scheduled,
+            DeliveryState::Retrying | DeliveryState::Pending => &stats.retry_scheduled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -397,15 +480,15 @@ mod tests {
             0.0,
         );
         assert_eq!(
-            next_state(OutcomeClass::Retryable, 1, &schedule, 1_000, 0.0),
-            (DeliveryState::Failed, Some(1_010))
+            next_state(OutcomeClass::Retryable, 1, &schedule, 0.0),
+            (DeliveryState::Retrying, Some(Duration::from_millis(10)))
         );
         assert_eq!(
-            next_state(OutcomeClass::Retryable, 2, &schedule, 1_000, 0.0),
-            (DeliveryState::Failed, Some(1_020))
+            next_state(OutcomeClass::Retryable, 2, &schedule, 0.0),
+            (DeliveryState::Retrying, Some(Duration::from_millis(20)))
         );
         assert_eq!(
-            next_state(OutcomeClass::Retryable, 3, &schedule, 1_000, 0.0),
+            next_state(OutcomeClass::Retryable, 3, &schedule, 0.0),
             (DeliveryState::Dead, None)
         );
     }
@@ -414,11 +497,11 @@ mod tests {
     fn permanent_answers_die_at_once_and_successes_are_final() {
         let schedule = RetrySchedule::default();
         assert_eq!(
-            next_state(OutcomeClass::Permanent, 1, &schedule, 0, 0.0),
+            next_state(OutcomeClass::Permanent, 1, &schedule, 0.0),
             (DeliveryState::Dead, None)
         );
         assert_eq!(
-            next_state(OutcomeClass::Delivered, 4, &schedule, 0, 0.0),
+            next_state(OutcomeClass::Delivered, 4, &schedule, 0.0),
             (DeliveryState::Delivered, None)
         );
     }

@@ -10,7 +10,7 @@ mod schedule;
 
 pub use dispatcher::{
     DEFAULT_CONCURRENCY, Dispatcher, DispatcherConfig, DispatcherHandle, DispatcherStats,
-    RunningDispatcher,
+    NotConfigured, RunningDispatcher,
 };
 pub use manager::{StepError, StepManager};
 pub use schedule::{DEFAULT_JITTER, DEFAULT_RETRY_DELAYS, RetrySchedule};

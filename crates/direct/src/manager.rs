@@ -3,7 +3,7 @@
 
 use crate::dispatcher::DispatcherHandle;
 use serde_json::Value;
-use stephook_core::{Step, StepId, StepStatus, Usage, now_millis};
+use stephook_core::{Step, StepId, StepStatus, Usage};
 use stephook_store::{Store, StoreError, TerminalTransition, TerminalUpdate};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,12 +93,16 @@ impl StepManager {
         id: &StepId,
         update: TerminalUpdate,
     ) -> Result<TerminalTransition, StepError> {
-        let notify_at = self.dispatcher.is_configured().then(now_millis);
-        if notify_at.is_none() {
+        // Due at once: direct mode has no fast path to wait for.
+        let notify_after_ms = self.dispatcher.is_configured().then_some(0);
+        if notify_after_ms.is_none() {
             tracing::debug!(step_id = %id, "STEP_COMPLETE_WEBHOOK not configured, skipping step-complete notification");
         }
-        let transition = self.store.complete_step(id, &update, notify_at).await?;
-        if transition == TerminalTransition::Applied && notify_at.is_some() {
+        let transition = self
+            .store
+            .complete_step(id, &update, notify_after_ms)
+            .await?;
+        if transition == TerminalTransition::Applied && notify_after_ms.is_some() {
             // Committed: now the dispatcher may look. It would find the row by polling anyway.
             self.dispatcher.wake();
         }

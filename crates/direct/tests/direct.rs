@@ -48,7 +48,8 @@ impl Harness {
             idle_poll: Duration::from_millis(50),
             ..Default::default()
         };
-        let dispatcher = Dispatcher::new(test.store.clone(), webhook.clone(), config.clone());
+        let dispatcher = Dispatcher::new(test.store.clone(), webhook.clone(), config.clone())
+            .expect("a webhook URL is configured");
         let manager = StepManager::new(test.store.clone(), dispatcher.handle());
         let mut harness = Self {
             test,
@@ -78,7 +79,8 @@ impl Harness {
             self.test.store.clone(),
             self.webhook.clone(),
             self.config.clone(),
-        );
+        )
+        .expect("a webhook URL is configured");
         self.manager = StepManager::new(self.test.store.clone(), dispatcher.handle());
         self.start_dispatcher(dispatcher);
     }
@@ -206,12 +208,22 @@ async fn an_endpoint_that_stays_down_is_retried_on_schedule_then_dead_then_redel
         "waited ~100 ms ±20 %"
     );
 
-    // The endpoint recovers; a redeliver sends the dead notification once more.
-    h.receiver.set_reply(Reply::Status(200));
-    h.test.store.redeliver(&step.id).await.unwrap();
+    // Redelivery restarts the schedule: with the endpoint still down, the first new attempt
+    // fails and the row is retried (not dead again at once); once it is back, it is delivered.
+    h.receiver.set_reply(Reply::Sequence(vec![503, 200]));
+    h.test.store.requeue(&step.id).await.unwrap();
     let delivered = h.wait_for_state(&step.id, DeliveryState::Delivered).await;
-    assert_eq!(delivered.attempts, 4);
-    assert_eq!(h.receiver.count(), 4);
+    assert_eq!(delivered.attempts, 2, "counted from the redelivery");
+    assert_eq!(h.receiver.count(), 5);
+    let history = h.test.store.attempts(&step.id, 100).await.unwrap();
+    assert_eq!(history.len(), 5, "the history spans the redelivery");
+    let ids: std::collections::HashSet<_> = h
+        .receiver
+        .requests()
+        .iter()
+        .filter_map(|r| r.step_id())
+        .collect();
+    assert_eq!(ids.len(), 1);
 }
 
 #[tokio::test]
@@ -298,4 +310,111 @@ async fn an_unknown_step_is_not_found_and_sends_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(h.receiver.count(), 0);
     assert_eq!(h.test.store.delivery(&unknown).await.unwrap(), None);
+}
+
+/// Two dispatchers (two processes: two pools) on one PostgreSQL database share 5,000 due rows:
+/// every row is delivered and none is sent twice. Then a dispatcher dies holding leases: the
+/// survivor sends those rows once the leases end, and the dead one's late result is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one() {
+    const ROWS: usize = 5_000;
+    const ORPHANS: usize = 16;
+    const WRITERS: usize = 8;
+    let Some(test) = testing::postgres().await else {
+        return;
+    };
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let webhook = WebhookService::new(
+        WebhookArgs {
+            url: Some(Secret::new(receiver.url())),
+            timeout_ms: Some("3000".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    )
+    .unwrap();
+    let second_pool = stephook_store::Store::connect(
+        &stephook_core::StoreArgs {
+            database_url: Secret::new(test.url.clone()),
+        }
+        .validate()
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let config = DispatcherConfig {
+        idle_poll: Duration::from_millis(50),
+        ..Default::default()
+    };
+    // Rows are written before any dispatcher runs: this handle's wake-ups go nowhere.
+    let queue_only = Dispatcher::new(test.store.clone(), webhook.clone(), config.clone()).unwrap();
+    let writer = StepManager::new(test.store.clone(), queue_only.handle());
+    let writers = (0..WRITERS).map(|_| {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            for _ in 0..(ROWS + ORPHANS) / WRITERS {
+                let step = writer.log_step("agent-1", None).await.unwrap();
+                writer
+                    .update_step_success(&step.id, Usage::default(), None)
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    for task in writers {
+        task.await.unwrap();
+    }
+    // The dispatcher that will die takes some rows first (a 2 s lease) and never answers.
+    let orphans = test
+        .store
+        .claim_due(&stephook_store::ClaimScope::All, ORPHANS as i64, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(orphans.len(), ORPHANS);
+
+    let started = Instant::now();
+    let dispatchers = [test.store.clone(), second_pool.clone()].map(|store| {
+        Dispatcher::new(store, webhook.clone(), config.clone())
+            .unwrap()
+            .spawn()
+    });
+    receiver
+        .wait_for(ROWS + ORPHANS, Duration::from_secs(120))
+        .await;
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let requests = receiver.requests();
+    let unique: std::collections::HashSet<_> =
+        requests.iter().filter_map(|r| r.step_id()).collect();
+    assert_eq!(requests.len(), ROWS + ORPHANS, "none sent twice");
+    assert_eq!(unique.len(), ROWS + ORPHANS, "every row sent");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "the orphans waited for their lease: {took:?}"
+    );
+    let refused = test
+        .store
+        .record_attempts(&[stephook_store::AttemptRecord {
+            step_id: orphans[0].step_id.clone(),
+            token: orphans[0].token.clone(),
+            state: DeliveryState::Retrying,
+            retry_after_ms: Some(1_000),
+            outcome: "timeout".into(),
+            http_status: None,
+            error: Some("late".into()),
+            duration_ms: 1,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(refused, 1, "the dead dispatcher's late result is refused");
+    let counts = test.store.count_deliveries().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![(DeliveryState::Delivered, (ROWS + ORPHANS) as i64)]
+    );
+    for dispatcher in dispatchers {
+        dispatcher.stop().await;
+    }
 }

@@ -19,8 +19,8 @@ pub enum StoreError {
         current: StepStatus,
         requested: StepStatus,
     },
-    #[error("no webhook delivery recorded for step {0}")]
-    DeliveryNotFound(StepId),
+    #[error("step {0} is still pending: it has no notification to send yet")]
+    NotTerminal(StepId),
     /// A row that does not decode (written by something else, or a newer version).
     #[error("corrupt row in {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },

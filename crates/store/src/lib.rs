@@ -2,6 +2,7 @@
 //! file in WAL mode) or PostgreSQL (shared, multi-worker). One portable SQL dialect serves both
 //! through sqlx's `Any` driver, so every query is written, and tested, once.
 
+mod clock;
 mod connect;
 mod deliveries;
 mod error;
@@ -9,7 +10,8 @@ mod steps;
 pub mod testing;
 
 pub use deliveries::{
-    AttemptRecord, ClaimedDelivery, Delivery, DeliveryState, InvalidDeliveryState, Source,
+    ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, Delivery,
+    DeliveryState, InvalidDeliveryState, Source,
 };
 pub use error::StoreError;
 pub use steps::{TerminalTransition, TerminalUpdate};

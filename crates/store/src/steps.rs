@@ -1,6 +1,6 @@
 //! Steps and step metrics.
 
-use crate::{Store, StoreError};
+use crate::{Source, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
@@ -51,15 +51,31 @@ impl Store {
     }
 
     /// Inserts or replaces a step (and its metrics) by id, in one transaction: what an activity
-    /// that may be retried needs, since a retry must never store the step twice.
+    /// that may be retried needs, since a retry must never store the step twice. With
+    /// `notify_after_ms`, the step's notification row is written in the same transaction, due
+    /// that long from now (Temporal's grace period for its fast path); an existing row is kept
+    /// as it is, so a retry never re-queues a delivered notification.
     pub async fn upsert_step(
         &self,
         step: &Step,
         metrics: Option<StepMetrics>,
+        notify_after_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         write_step(&mut tx, step, true).await?;
+        if let Some(due_after_ms) = notify_after_ms.filter(|_| step.status.is_terminal()) {
+            crate::deliveries::enqueue(
+                &mut tx,
+                self.kind,
+                &step.id,
+                step.status,
+                Source::Temporal,
+                due_after_ms,
+                false,
+            )
+            .await?;
+        }
         if let Some(metrics) = metrics {
             sqlx::query(
                 "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at) \
@@ -129,14 +145,14 @@ impl Store {
         .transpose()
     }
 
-    /// Moves a pending step to a terminal state and, when `notify_at` is given, queues its
-    /// notification (due then) in the same transaction, so a committed step always has its
-    /// outbox row. `None` is for a process with no webhook configured: nothing to queue.
+    /// Moves a pending step to a terminal state and, when `notify_after_ms` is given, queues its
+    /// notification (due that long from now) in the same transaction, so a committed step always
+    /// has its outbox row. `None` is for a process with no webhook configured: nothing to queue.
     pub async fn complete_step(
         &self,
         id: &StepId,
         update: &TerminalUpdate,
-        notify_at: Option<i64>,
+        notify_after_ms: Option<i64>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
         let _gate = self.write_gate().await;
@@ -168,8 +184,17 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            if let Some(notify_at) = notify_at {
-                crate::deliveries::enqueue(&mut tx, id, update.status, notify_at, now).await?;
+            if let Some(due_after_ms) = notify_after_ms {
+                crate::deliveries::enqueue(
+                    &mut tx,
+                    self.kind,
+                    id,
+                    update.status,
+                    Source::Direct,
+                    due_after_ms,
+                    true,
+                )
+                .await?;
             }
             tx.commit().await?;
             return Ok(TerminalTransition::Applied);

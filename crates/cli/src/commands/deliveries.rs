@@ -5,7 +5,12 @@ use crate::cli::DeliveriesCommand;
 use crate::open;
 use stephook_core::StepId;
 use stephook_direct::{Dispatcher, DispatcherConfig};
-use stephook_store::{Delivery, DeliveryState};
+use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
+use stephook_webhook::WebhookService;
+
+/// Dead rows are re-queued (and, with --now, sent) this many at a time: memory stays bounded
+/// whatever the number of dead rows.
+const REDELIVER_PAGE: i64 = 500;
 
 pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
     match command {
@@ -25,54 +30,114 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
             }
         }
         DeliveriesCommand::Redeliver {
-            step_id,
+            step_ids,
             dead,
+            now,
             webhook,
             store,
         } => {
-            let webhook = open::webhook(&webhook)?;
-            anyhow::ensure!(
-                webhook.is_configured(),
-                "STEP_COMPLETE_WEBHOOK: not set; there is nowhere to redeliver to (--webhook-url)"
-            );
-            let store = open::store(&store).await?;
-            let ids = if dead {
-                let ids: Vec<StepId> = store
-                    .list_deliveries(Some(DeliveryState::Dead), i64::MAX)
-                    .await?
-                    .into_iter()
-                    .map(|d| d.step_id)
-                    .collect();
-                store.redeliver_dead().await?;
-                ids
+            // Parse everything before changing anything.
+            let ids = step_ids
+                .iter()
+                .map(|id| StepId::parse(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sender = if now {
+                let webhook = open::webhook(&webhook)?;
+                anyhow::ensure!(
+                    webhook.is_configured(),
+                    "STEP_COMPLETE_WEBHOOK: not set; --now needs somewhere to send to (--webhook-url)"
+                );
+                Some(webhook)
             } else {
-                let id = StepId::parse(step_id.as_deref().unwrap_or_default())?;
-                store.redeliver(&id).await?;
-                vec![id]
+                None
             };
-            if ids.is_empty() {
-                println!("no dead deliveries");
-                return Ok(());
-            }
-            // Deliver now, once each; a failure is scheduled for a running dispatcher to retry.
-            let deadline = settle::deadline(&webhook);
-            Dispatcher::new(store.clone(), webhook, DispatcherConfig::default())
-                .drain()
-                .await;
-            let mut all_delivered = true;
-            for id in &ids {
-                match settle::settled(&store, id, deadline).await? {
-                    Some(delivery) => {
-                        all_delivered &= delivery.state == DeliveryState::Delivered;
-                        println!("{}", summary(&delivery));
-                    }
-                    None => println!("{id}  no delivery recorded"),
+            let store = open::store(&store).await?;
+            let mut redelivery = Redelivery {
+                store,
+                sender,
+                queued: 0,
+                all_delivered: true,
+            };
+            if dead {
+                let mut after = None;
+                loop {
+                    let page = redelivery
+                        .store
+                        .requeue_dead_page(after.as_ref(), REDELIVER_PAGE)
+                        .await?;
+                    let Some(last) = page.last().cloned() else {
+                        break;
+                    };
+                    redelivery.queued_now(page).await?;
+                    after = Some(last);
                 }
+            } else {
+                for id in &ids {
+                    redelivery.store.requeue(id).await?;
+                }
+                redelivery.queued_now(ids).await?;
             }
-            anyhow::ensure!(all_delivered, "not every notification was delivered");
+            redelivery.finish()?;
         }
     }
     Ok(())
+}
+
+/// What `deliveries redeliver` has done so far.
+struct Redelivery {
+    store: Store,
+    /// Set with --now: this process sends what it queued.
+    sender: Option<WebhookService>,
+    queued: usize,
+    all_delivered: bool,
+}
+
+impl Redelivery {
+    /// `ids` were just re-queued: report them, and with --now send exactly them and wait.
+    async fn queued_now(&mut self, ids: Vec<StepId>) -> anyhow::Result<()> {
+        self.queued += ids.len();
+        let Some(webhook) = &self.sender else {
+            for id in &ids {
+                println!("{id}  queued");
+            }
+            return Ok(());
+        };
+        let deadline = settle::deadline(webhook);
+        let config = DispatcherConfig {
+            scope: ClaimScope::Steps(ids.clone()),
+            ..Default::default()
+        };
+        Dispatcher::new(self.store.clone(), webhook.clone(), config)?
+            .drain()
+            .await;
+        for id in &ids {
+            // A running worker's dispatcher may have taken the row first: wait for its result.
+            match settle::settled(&self.store, id, deadline).await? {
+                Some(delivery) => {
+                    self.all_delivered &= delivery.state == DeliveryState::Delivered;
+                    println!("{}", summary(&delivery));
+                }
+                None => println!("{id}  no delivery recorded"),
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match (self.queued, &self.sender) {
+            (0, _) => println!("nothing to redeliver"),
+            (n, None) => println!(
+                "queued {n} notification(s); the dispatcher of a running `stephook worker` \
+                 (or `stephook serve`) with a webhook URL sends them"
+            ),
+            (_, Some(_)) => anyhow::ensure!(
+                self.all_delivered,
+                "not every notification was delivered (the undelivered ones stay queued for the \
+                 workers' retry schedule)"
+            ),
+        }
+        Ok(())
+    }
 }
 
 fn summary(delivery: &Delivery) -> String {

@@ -7,28 +7,35 @@ use crate::open;
 use std::time::Instant;
 use stephook_core::StepId;
 use stephook_core::step_body::plan_step;
-use stephook_direct::{Dispatcher, DispatcherConfig, StepManager};
-use stephook_store::{Delivery, DeliveryState, Store};
+use stephook_direct::{Dispatcher, DispatcherConfig, DispatcherHandle, StepManager};
+use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
     let schedule = open::retry_schedule(&args.retry_schedule)?;
     let store = open::store(&args.store).await?;
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", uuid::Uuid::new_v4()));
+    // This process sends its own run's notifications only: other rows in a shared store belong
+    // to the workers (and their URL, key and schedule). Without a URL it sends nothing at all.
     let dispatcher = Dispatcher::new(
         store.clone(),
         webhook.clone(),
         DispatcherConfig {
             schedule,
+            scope: ClaimScope::Run(run_id.clone()),
             ..Default::default()
         },
-    );
-    let manager = StepManager::new(store.clone(), dispatcher.handle());
-    let dispatcher = dispatcher.spawn();
+    )
+    .ok();
+    let handle = dispatcher
+        .as_ref()
+        .map_or_else(DispatcherHandle::unconfigured, Dispatcher::handle);
+    let manager = StepManager::new(store.clone(), handle);
+    let dispatcher = dispatcher.map(Dispatcher::spawn);
 
-    let run_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| format!("run-{}", uuid::Uuid::new_v4()));
     println!(
         "direct run {run_id}: agent {}, {} steps, webhook {}",
         args.agent_id,
@@ -46,7 +53,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if webhook.is_configured() {
         report_deliveries(&store, &ids, settle::deadline(&webhook)).await?;
     }
-    dispatcher.stop().await;
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.stop().await;
+    }
     match outcome {
         Ok(_) => Ok(()),
         Err((_, error)) => Err(error),

@@ -104,6 +104,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         metrics_addr: args.metrics_addr,
         retry_schedule: stephook_direct::RetrySchedule::default(),
         sticky_queue_timeout: None,
+        outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
     };
     println!("stephook dev is up:");
     println!("  Temporal UI      {ui_url}");

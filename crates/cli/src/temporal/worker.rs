@@ -63,6 +63,9 @@ pub struct WorkerConfig {
     /// How long a workflow task waits on this worker's sticky queue before any worker may take
     /// it (SDK default 10 s). Tests that kill a worker shorten it.
     pub sticky_queue_timeout: Option<Duration>,
+    /// How long after `create_step` a notification falls due for the dispatchers
+    /// ([`stephook_activities::DEFAULT_OUTBOX_GRACE`]); tests shorten it.
+    pub outbox_grace: Duration,
 }
 
 impl WorkerArgs {
@@ -84,6 +87,7 @@ impl WorkerArgs {
             metrics_addr: self.metrics_addr,
             retry_schedule: crate::open::retry_schedule(&self.retry_schedule)?,
             sticky_queue_timeout: None,
+            outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
         })
     }
 }
@@ -129,20 +133,22 @@ pub async fn run_worker_until(
     let store = crate::open::store_from(&config.store).await?;
     let webhook = WebhookService::new(config.webhook.clone())?;
     let client = connect(&config.temporal).await?;
-    // The outbox dispatcher delivers what `deliveries redeliver` and direct-mode agents queue.
-    let dispatcher = webhook.is_configured().then(|| {
-        Dispatcher::new(
-            store.clone(),
-            webhook.clone(),
-            DispatcherConfig {
-                schedule: config.retry_schedule.clone(),
-                ..Default::default()
-            },
-        )
-        .spawn()
-    });
+    // The outbox dispatcher delivers every notification that falls due: those the webhook
+    // activity gave up on (or never ran for), redeliveries and direct-mode rows. Only a worker
+    // configured to send runs one.
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        webhook.clone(),
+        DispatcherConfig {
+            schedule: config.retry_schedule.clone(),
+            ..Default::default()
+        },
+    )
+    .ok()
+    .map(Dispatcher::spawn);
 
-    let activities = StepActivities::new(store.clone(), webhook, Arc::clone(&webhook_metrics));
+    let mut activities = StepActivities::new(store.clone(), webhook, Arc::clone(&webhook_metrics));
+    activities.outbox_grace = config.outbox_grace;
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<AgentWorkflow>()
         .map_err(|e| anyhow!("{e}"))?

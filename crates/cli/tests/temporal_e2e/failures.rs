@@ -18,7 +18,7 @@ use temporalio_common::ActivityCloseTimeouts;
 use temporalio_common::error::IncomingError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_500_is_retried_given_up_within_30s_recorded_and_redelivered() {
+async fn endpoint_500_is_retried_within_30s_then_left_to_the_outbox_and_redelivered() {
     let Some(env) = env(Reply::Status(500)).await else {
         return;
     };
@@ -48,30 +48,37 @@ async fn endpoint_500_is_retried_given_up_within_30s_recorded_and_redelivered() 
         assert_eq!(attempt.header("webhook-id"), Some(step_id.as_str()));
     }
 
+    // Not dead: the outbox row written with the step waits for the dispatcher, with every
+    // fast-path attempt noted on it.
     let delivery = env
         .store
         .delivery(&step_id)
         .await
         .unwrap()
         .expect("recorded");
-    assert_eq!(delivery.state, DeliveryState::Dead);
+    assert_eq!(delivery.state, DeliveryState::Pending);
     assert_eq!(delivery.source, "temporal");
     assert_eq!(delivery.step_status, StepStatus::Success);
     assert_eq!(delivery.last_http_status, Some(500));
-    assert!(delivery.attempts >= 2, "{delivery:?}");
+    assert_eq!(delivery.attempts, attempts.len() as i64, "{delivery:?}");
+    assert_eq!(
+        delivery.scheduled_attempts, 0,
+        "the schedule has not started"
+    );
     assert!(
         delivery.last_error.as_deref().unwrap_or("").contains("500"),
         "{delivery:?}"
     );
     worker.stop().await.expect("graceful stop");
 
-    // Once the endpoint is healthy, `stephook deliveries redeliver` sends it (same webhook-id).
+    // Once the endpoint is healthy, `deliveries redeliver --now` sends it (same webhook-id).
     env.receiver.set_reply(Reply::Status(200));
     let cli = Cli::try_parse_from([
         "stephook",
         "deliveries",
         "redeliver",
         step_id.as_str(),
+        "--now",
         "--webhook-url",
         &env.receiver.url(),
         "--webhook-signing-secret",
@@ -89,10 +96,11 @@ async fn endpoint_500_is_retried_given_up_within_30s_recorded_and_redelivered() 
     );
     let delivery = env.store.delivery(&step_id).await.unwrap().expect("row");
     assert_eq!(delivery.state, DeliveryState::Delivered);
+    assert_eq!(delivery.attempts, 1, "counted from the redelivery");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_404_gets_exactly_one_attempt_and_is_recorded_undelivered() {
+async fn endpoint_404_gets_one_fast_path_attempt_then_one_outbox_attempt_then_is_dead() {
     let Some(env) = env(Reply::Status(404)).await else {
         return;
     };
@@ -108,21 +116,26 @@ async fn endpoint_404_gets_exactly_one_attempt_and_is_recorded_undelivered() {
         (1, 0, 1)
     );
     assert_eq!(env.receiver.count(), 1, "a permanent answer is not retried");
-    let step_id = StepId::parse(&result.step_ids[0]).unwrap();
-    let delivery = env
-        .store
-        .delivery(&step_id)
-        .await
-        .unwrap()
-        .expect("recorded");
-    assert_eq!(delivery.state, DeliveryState::Dead);
-    assert_eq!(delivery.attempts, 1);
-    assert_eq!(delivery.last_http_status, Some(404));
     assert_eq!(
         harness::progress(&handle).await.map(|p| p.webhook_failures),
         Some(1),
         "the progress query counts it too, after the run"
     );
+    let step_id = StepId::parse(&result.step_ids[0]).unwrap();
+
+    // After the grace period the dispatcher asks once more; a permanent answer is final.
+    let deadline = Instant::now() + harness::TEST_OUTBOX_GRACE + Duration::from_secs(30);
+    let delivery = loop {
+        let delivery = env.store.delivery(&step_id).await.unwrap().expect("row");
+        if delivery.state == DeliveryState::Dead || Instant::now() > deadline {
+            break delivery;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(delivery.state, DeliveryState::Dead, "{delivery:?}");
+    assert_eq!(delivery.attempts, 2);
+    assert_eq!(delivery.last_http_status, Some(404));
+    assert_eq!(env.receiver.count(), 2);
     worker.stop().await.expect("graceful stop");
 }
 

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use stephook::temporal::{DevServer, DevServerOptions, WorkerConfig, run_worker_until};
 use stephook_core::{Secret, StepId, StoreArgs, WebhookArgs};
-use stephook_store::Store;
+use stephook_store::{Delivery, DeliveryState, Store};
 use stephook_testkit::{Receiver, Reply};
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::{
@@ -23,6 +23,13 @@ const WEBHOOK_TIMEOUT_MS: &str = "3000";
 const TEST_STICKY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Upper bound for any single run in these tests (the slowest one spends ~25 s in retries).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// The outbox's grace period in these tests: still longer than the webhook activity's 30 s
+/// budget, as in production (60 s there), so the outbox only takes over once the fast path has
+/// given up; shorter only to keep the suite quick.
+pub const TEST_OUTBOX_GRACE: Duration = Duration::from_secs(35);
+/// The dispatcher's waits in these tests: every 2 s for a minute, then dead.
+const TEST_RETRY_DELAY: Duration = Duration::from_secs(2);
+const TEST_RETRIES: usize = 30;
 
 pub type Handle = WorkflowHandle<Client, AgentWorkflow>;
 
@@ -92,8 +99,12 @@ impl Env {
             task_queue: self.task_queue.clone(),
             max_concurrent_activities: 20,
             metrics_addr: None,
-            retry_schedule: stephook_direct::RetrySchedule::default(),
+            retry_schedule: stephook_direct::RetrySchedule::new(
+                vec![TEST_RETRY_DELAY; TEST_RETRIES],
+                0.2,
+            ),
             sticky_queue_timeout: Some(TEST_STICKY_TIMEOUT),
+            outbox_grace: TEST_OUTBOX_GRACE,
         }
     }
 
@@ -171,6 +182,32 @@ pub async fn progress(handle: &Handle) -> Option<Progress> {
         .query(AgentWorkflow::progress, (), WorkflowQueryOptions::default())
         .await
         .ok()
+}
+
+/// Waits (bounded) until the step's notification is recorded delivered in the store.
+pub async fn wait_until_delivered(store: &Store, id: &StepId, within: Duration) -> Delivery {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let delivery = store.delivery(id).await.expect("read the delivery");
+        match delivery {
+            Some(d) if d.state == DeliveryState::Delivered => return d,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} not delivered within {within:?}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `webhook-id` of every request the receiver got for `step_id`.
+pub fn webhook_ids_for(receiver: &Receiver, step_id: &str) -> Vec<String> {
+    receiver
+        .requests()
+        .iter()
+        .filter(|r| r.step_id().as_deref() == Some(step_id))
+        .map(|r| r.header("webhook-id").unwrap_or("missing").to_owned())
+        .collect()
 }
 
 /// Waits until the run has stored at least `steps` steps.

@@ -4,6 +4,7 @@
 
 mod failures;
 mod harness;
+mod outbox;
 mod replay;
 mod resilience;
 mod runs;

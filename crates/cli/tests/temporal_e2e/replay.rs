@@ -1,7 +1,17 @@
 //! Replay: recorded AgentWorkflow histories must replay against today's workflow code, so a
 //! non-deterministic change (a new activity before an old one, a reordered step...) fails here
 //! instead of in production. The fixtures cover a run with a webhook given up on, a run whose
-//! step failed, and a cancelled run. Re-record them (after an intended, versioned change) with
+//! step failed, and a cancelled run, each twice:
+//!
+//! - `*_pre_outbox.json`, recorded before the outbox: each notification was awaited before the
+//!   next step, and a given-up one was recorded with `record_undelivered_webhook`. Runs started
+//!   then must still finish on today's workers, so that path stays (see `OUTBOX_PATCH`).
+//! - the others, recorded since: the history starts with the `OUTBOX_PATCH` marker, each
+//!   notification's activity is scheduled together with the next step's body (in the same
+//!   workflow task), and a given-up notification issues no further command (its outbox row
+//!   already exists).
+//!
+//! Re-record the current ones (after an intended, versioned change) with
 //! `cargo test -p stephook --test temporal_e2e -- --ignored record_replay_fixtures`.
 
 use crate::harness::{self, env, wait_for_steps_notified};
@@ -15,6 +25,11 @@ const FIXTURES: [&str; 3] = [
     "agent_run_webhook_undelivered.json",
     "agent_run_step_failed.json",
     "agent_run_cancelled.json",
+];
+const PRE_OUTBOX_FIXTURES: [&str; 3] = [
+    "agent_run_webhook_undelivered_pre_outbox.json",
+    "agent_run_step_failed_pre_outbox.json",
+    "agent_run_cancelled_pre_outbox.json",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -35,7 +50,7 @@ fn replayer() -> WorkflowReplayer {
 #[tokio::test]
 async fn recorded_histories_replay_with_the_current_code() {
     let replayer = replayer();
-    for name in FIXTURES {
+    for name in FIXTURES.into_iter().chain(PRE_OUTBOX_FIXTURES) {
         let path = fixture(name);
         let json = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("read {}: {e} (see this file's docs)", path.display()));
