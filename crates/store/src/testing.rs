@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use stephook_core::StoreArgs;
 
 pub const POSTGRES_URL_VAR: &str = "STEPHOOK_TEST_POSTGRES_URL";
+/// When set, each skipped test appends one line here, so `scripts/test` can count the skips
+/// (cargo's summary would count them as passed).
+pub const SKIP_LOG_VAR: &str = "STEPHOOK_TEST_SKIP_LOG";
 /// Databases made by tests start with this, so CI can drop what earlier runs left.
 pub const TEST_DATABASE_PREFIX: &str = "stephook_test_";
 
@@ -30,10 +33,12 @@ pub async fn sqlite() -> TestStore {
     }
 }
 
-/// `None` (with a notice on stderr) when no test PostgreSQL is configured.
+/// `None` (reported as a skip, see [`skip`]) when no test PostgreSQL is configured.
 pub async fn postgres() -> Option<TestStore> {
     let Ok(server) = std::env::var(POSTGRES_URL_VAR) else {
-        eprintln!("notice: {POSTGRES_URL_VAR} is not set; skipping the PostgreSQL variant");
+        skip(&format!(
+            "{POSTGRES_URL_VAR} is not set (no PostgreSQL to test against)"
+        ));
         return None;
     };
     sqlx::any::install_default_drivers();
@@ -71,4 +76,27 @@ async fn connect(url: &str) -> Store {
     .validate()
     .expect("valid test database URL");
     Store::connect(&config).await.expect("open the test store")
+}
+
+/// A test whose prerequisite (PostgreSQL, the Temporal CLI, a browser) is missing calls this and
+/// returns: it says so on stderr and in the skip log; under `CI=true` a missing prerequisite is
+/// a failure, never a silent pass.
+pub fn skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{test}: missing prerequisite under CI=true: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    if let Ok(path) = std::env::var(SKIP_LOG_VAR) {
+        use std::io::Write as _;
+        let line = format!("{test}: {why}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(error) = written {
+            eprintln!("cannot append to {SKIP_LOG_VAR} ({path}): {error}");
+        }
+    }
 }

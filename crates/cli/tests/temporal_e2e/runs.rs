@@ -222,7 +222,7 @@ async fn without_a_url_runs_complete_and_nothing_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
     if stephook::temporal::DevServer::find_binary().is_none() {
-        eprintln!("SKIPPED: the `temporal` binary is not installed");
+        stephook_store::testing::skip("the `temporal` binary is not installed");
         return;
     }
     let free = || {
