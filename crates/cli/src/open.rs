@@ -18,9 +18,11 @@ pub async fn store_from(config: &StoreConfig) -> anyhow::Result<Store> {
         .with_context(|| format!("{} (--database-url)", DatabaseUrl::VAR))
 }
 
-/// The direct-mode retry schedule from `--retry-schedule` / STEPHOOK_RETRY_SCHEDULE.
+/// The direct-mode retry schedule from `--retry-schedule` / STEPHOOK_RETRY_SCHEDULE: each wait
+/// between 1 s and 7 days, unless a test lowers the floor with STEPHOOK_RETRY_SCHEDULE_MIN_MS.
 pub fn retry_schedule(text: &str) -> anyhow::Result<RetrySchedule> {
-    let delays = RetrySchedule::parse_delays(text)
+    let floor = stephook_direct::min_delay_from_env();
+    let delays = RetrySchedule::parse_delays_with_floor(text, floor)
         .map_err(|e| anyhow::anyhow!("STEPHOOK_RETRY_SCHEDULE: {e} (--retry-schedule)"))?;
     Ok(RetrySchedule::new(delays, stephook_direct::DEFAULT_JITTER))
 }

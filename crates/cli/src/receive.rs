@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,11 @@ use stephook_core::{Secret, SigningSecret, StepId};
 use stephook_webhook::signing::{self, VerifyError};
 use stephook_webhook::{HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP};
 use tokio::net::TcpListener;
+
+/// How many webhook-ids the receiver remembers to mark repeats. Retries and redeliveries of one
+/// step come within hours, and 100 000 ids (about 45 bytes each, twice) stay within ~10 MiB
+/// however long the receiver runs.
+const SEEN_CAPACITY: usize = 100_000;
 
 /// What the receiver checks and how it answers.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +68,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = Arc::new(Receiver {
         config,
-        seen: Mutex::new(HashSet::new()),
+        seen: Mutex::new(SeenIds::new(SEEN_CAPACITY)),
     });
     let app = Router::new().fallback(handle).with_state(state);
     axum::serve(listener, app)
@@ -75,7 +80,7 @@ pub async fn serve(
 struct Receiver {
     config: ReceiverConfig,
     /// webhook-ids already printed, to mark repeats (retries and redeliveries).
-    seen: Mutex<HashSet<String>>,
+    seen: Mutex<SeenIds>,
 }
 
 async fn handle(
@@ -136,11 +141,11 @@ impl Receiver {
                 "rejected  400  body is not {\"step_id\": \"step-...\"}".to_owned(),
             );
         };
-        let repeat = !self
+        let repeat = self
             .seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(msg_id.clone());
+            .insert(&msg_id);
         let checks = match (self.config.key.is_some(), self.config.secret.is_some()) {
             (true, true) => "bearer ok, signature verified",
             (true, false) => "bearer ok",
@@ -167,6 +172,51 @@ impl Receiver {
     }
 }
 
+/// The most recently seen ids, at most `capacity` of them: a bounded LRU set. Seeing an id again
+/// makes it the most recent; past the capacity the least recently seen one is forgotten.
+struct SeenIds {
+    capacity: usize,
+    /// Each remembered id and the tick it was last seen at.
+    last_seen: HashMap<String, u64>,
+    /// (id, tick) in the order seen. An entry whose tick is older than the id's `last_seen` is
+    /// stale (the id was seen again since) and is skipped when evicting.
+    order: VecDeque<(String, u64)>,
+    tick: u64,
+}
+
+impl SeenIds {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            last_seen: HashMap::new(),
+            order: VecDeque::new(),
+            tick: 0,
+        }
+    }
+
+    /// Records `id` as seen now; true when it was already remembered (a repeat).
+    fn insert(&mut self, id: &str) -> bool {
+        self.tick += 1;
+        let repeat = self.last_seen.insert(id.to_owned(), self.tick).is_some();
+        self.order.push_back((id.to_owned(), self.tick));
+        while self.last_seen.len() > self.capacity {
+            let Some((oldest, tick)) = self.order.pop_front() else {
+                break;
+            };
+            if self.last_seen.get(&oldest) == Some(&tick) {
+                self.last_seen.remove(&oldest);
+            }
+        }
+        // Ids seen over and over leave stale entries behind; drop them before they pile up.
+        if self.order.len() > 2 * self.capacity {
+            let last_seen = &self.last_seen;
+            self.order
+                .retain(|(id, tick)| last_seen.get(id) == Some(tick));
+        }
+        repeat
+    }
+}
+
 /// Equal-length comparison that takes the same time wherever the first difference is.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -174,7 +224,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{SeenIds, constant_time_eq};
+
+    #[test]
+    fn seen_ids_mark_a_recent_repeat() {
+        let mut seen = SeenIds::new(3);
+        assert!(!seen.insert("a"));
+        assert!(!seen.insert("b"));
+        assert!(seen.insert("a"), "a recent repeat is marked");
+        assert!(!seen.insert("c"));
+        assert!(
+            !seen.insert("d"),
+            "over capacity: b, the least recent, is forgotten"
+        );
+        assert!(seen.insert("a"), "a was seen again, so it stayed");
+        assert!(!seen.insert("b"));
+    }
+
+    #[test]
+    fn seen_ids_stay_bounded() {
+        let mut seen = SeenIds::new(100);
+        for i in 0..10_000 {
+            seen.insert(&format!("msg-{i}"));
+            // One id seen over and over must not grow the order queue either.
+            seen.insert("hot");
+            assert!(seen.last_seen.len() <= 100);
+            assert!(seen.order.len() <= 2 * 100 + 1, "{}", seen.order.len());
+        }
+        assert!(seen.insert("hot"));
+        assert!(seen.insert("msg-9999"));
+        assert!(!seen.insert("msg-0"), "long forgotten");
+        assert_eq!(SeenIds::new(0).capacity, 1);
+    }
 
     #[test]
     fn constant_time_eq_compares_bytes() {

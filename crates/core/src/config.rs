@@ -16,6 +16,26 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://stephook.db";
 pub const DEFAULT_TASK_QUEUE: &str = "agent-steps";
 
 const SIGNING_SECRET_PREFIX: &str = "whsec_";
+/// What a secret is replaced with when a URL is shown.
+const REDACTED: &str = "REDACTED";
+/// Query parameter names whose values are secrets, matched as lower-case substrings of the
+/// (decoded) name: `password` and `sslpassword` by `pass`, `X-Amz-Signature` by `sig`, ...
+/// Over-matching only hides a harmless value; under-matching would print a credential.
+const SECRET_PARAM_MARKERS: &[&str] = &[
+    "password",
+    "pass",
+    "pwd",
+    "token",
+    "key",
+    "secret",
+    "sig",
+    "signature",
+    "auth",
+    "api_key",
+    "apikey",
+    "access_token",
+    "credential",
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: {reason}")]
@@ -119,13 +139,34 @@ fn parse_webhook_url(raw: Option<&str>) -> Result<Option<Url>, ConfigError> {
     let url = Url::parse(raw)
         .map_err(|e| ConfigError::new(VAR, format!("not a valid URL ({e}) (--webhook-url)")))?;
     match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(Some(url)),
-        "http" | "https" => Err(ConfigError::new(VAR, "the URL has no host (--webhook-url)")),
-        other => Err(ConfigError::new(
-            VAR,
-            format!("must be an http or https URL, got scheme {other:?} (--webhook-url)"),
-        )),
+        "http" | "https" if url.host().is_none() => {
+            return Err(ConfigError::new(VAR, "the URL has no host (--webhook-url)"));
+        }
+        "http" | "https" => {}
+        other => {
+            return Err(ConfigError::new(
+                VAR,
+                format!("must be an http or https URL, got scheme {other:?} (--webhook-url)"),
+            ));
+        }
     }
+    if has_user_info(&url) {
+        // reqwest turns `user:pass@` into a Basic Authorization header; with a key there would be
+        // two, and receivers reject that. One way to authenticate: the key. (Neither the user nor
+        // the password is quoted back.)
+        return Err(ConfigError::new(
+            VAR,
+            "the URL carries credentials (a user name or password before the host); remove them and \
+             set STEP_COMPLETE_KEY (--webhook-key) to authenticate with a Bearer key instead \
+             (--webhook-url)",
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// Whether the URL has a user name or a password (`http://user:pw@host/`, `http://:pw@host/`).
+fn has_user_info(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 fn parse_timeout(raw: Option<&str>) -> Result<Duration, ConfigError> {
@@ -279,10 +320,18 @@ impl DatabaseUrl {
 
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match Url::parse(self.raw.expose()) {
-            Ok(url) if self.kind == DatabaseKind::Postgres => f.write_str(&redacted_url(&url)),
-            _ if self.kind == DatabaseKind::Sqlite => f.write_str(self.raw.expose()),
-            _ => f.write_str("[unprintable database URL]"),
+        let raw = self.raw.expose();
+        match self.kind {
+            // An SQLite URL is a path, printed as given, except for query values that look
+            // secret (SQLCipher's `key=`, for one).
+            DatabaseKind::Sqlite => match raw.split_once('?') {
+                Some((path, query)) => write!(f, "{path}?{}", redacted_query(query)),
+                None => f.write_str(raw),
+            },
+            DatabaseKind::Postgres => match Url::parse(raw) {
+                Ok(url) => f.write_str(&redacted_url(&url)),
+                Err(_) => f.write_str("[unprintable database URL]"),
+            },
         }
     }
 }
@@ -293,13 +342,51 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// The URL with any password replaced, safe for logs.
+/// The URL with every secret replaced, safe for logs: the user-info password and the values of
+/// query (and fragment) parameters whose name looks secret ([`SECRET_PARAM_MARKERS`]). The user
+/// name, host, path and the other parameters stay readable.
 pub fn redacted_url(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
-        let _ = shown.set_password(Some("REDACTED"));
+        // Fails only for URLs that cannot have a password (no host), which have none to hide.
+        let _ = shown.set_password(Some(REDACTED));
+    }
+    if let Some(query) = url.query() {
+        shown.set_query(Some(&redacted_query(query)));
+    }
+    // A fragment is never sent, but OAuth-style `#access_token=...` still must not be printed.
+    if let Some(fragment) = url.fragment() {
+        shown.set_fragment(Some(&redacted_query(fragment)));
     }
     shown.to_string()
+}
+
+/// `a=1&password=x` → `a=1&password=REDACTED`: each `name=value` pair whose name looks secret
+/// keeps its name (so the reader knows it was set) and loses its value. Other pairs are kept
+/// byte for byte, encoding included.
+fn redacted_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !value.is_empty() && is_secret_param(name) => {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Whether a (still percent-encoded) query parameter name looks like it names a secret.
+fn is_secret_param(encoded_name: &str) -> bool {
+    // Decoded first, so `pass%77ord` or `api+key` cannot slip past the markers.
+    let name: String = url::form_urlencoded::parse(encoded_name.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .collect();
+    let name = name.to_lowercase();
+    SECRET_PARAM_MARKERS
+        .iter()
+        .any(|marker| name.contains(marker))
 }
 
 #[cfg(test)]
@@ -405,9 +492,86 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_url_with_user_info_is_refused_without_quoting_it() {
+        for url in [
+            "http://alice:s3cr3t-pw@hooks.example.test/x",
+            "https://alice@hooks.example.test/",
+            "http://:s3cr3t-pw@hooks.example.test/",
+        ] {
+            let err = webhook_args(url).validate().expect_err(url);
+            assert_eq!(err.var, "STEP_COMPLETE_WEBHOOK");
+            let shown = err.to_string();
+            assert!(shown.starts_with("STEP_COMPLETE_WEBHOOK"), "{shown}");
+            assert!(shown.contains("STEP_COMPLETE_KEY"), "{shown}");
+            assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+            assert!(!shown.contains("alice"), "{shown}");
+        }
+    }
+
+    fn shown(url: &str) -> String {
+        redacted_url(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn redacted_urls_hide_passwords_and_secret_query_values() {
+        assert_eq!(
+            shown("postgres://u:pw@h/db?password=secret&sslmode=require"),
+            "postgres://u:REDACTED@h/db?password=REDACTED&sslmode=require"
+        );
+        assert_eq!(
+            shown("https://h/hook?token=abc&v=2"),
+            "https://h/hook?token=REDACTED&v=2"
+        );
+        assert_eq!(
+            shown("https://h/x?X-Amz-Signature=f00&API_KEY=k1&sslpassword=p&pass%77ord=q&n=1"),
+            "https://h/x?X-Amz-Signature=REDACTED&API_KEY=REDACTED&sslpassword=REDACTED&pass%77ord=REDACTED&n=1"
+        );
+        assert_eq!(
+            shown("https://h/cb#access_token=t0k&state=s"),
+            "https://h/cb#access_token=REDACTED&state=s"
+        );
+    }
+
+    #[test]
+    fn redacted_urls_keep_everything_that_is_not_secret() {
+        for url in [
+            "https://hooks.example.test/step",
+            "https://hooks.example.test/step?tenant=a&retry=&flag",
+            "postgres://app@127.0.0.1:5432/db?sslmode=require&application_name=stephook",
+        ] {
+            assert_eq!(shown(url), url);
+        }
+        // A secret-looking name without a value has nothing to hide.
+        assert_eq!(shown("https://h/?token=&token"), "https://h/?token=&token");
+    }
+
+    #[test]
+    fn database_urls_print_redacted() {
+        let db =
+            DatabaseUrl::parse("postgres://u:pw@h/db?password=secret&sslmode=require").unwrap();
+        assert_eq!(
+            db.to_string(),
+            "postgres://u:REDACTED@h/db?password=REDACTED&sslmode=require"
+        );
+        assert!(!format!("{db:?}").contains("secret"));
+        let sqlite =
+            DatabaseUrl::parse("sqlite://data/steps.db?key=sqlcipher-key&mode=rwc").unwrap();
+        assert_eq!(
+            sqlite.to_string(),
+            "sqlite://data/steps.db?key=REDACTED&mode=rwc"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://stephook.db")
+                .unwrap()
+                .to_string(),
+            "sqlite://stephook.db"
+        );
+    }
+
+    #[test]
     fn debug_and_display_hide_secrets() {
         let config = WebhookArgs {
-            url: Some(Secret::new("https://user:urlpass@hooks.example.test/step")),
+            url: Some(Secret::new("https://hooks.example.test/step?token=urlpass")),
             key: Some(Secret::new("bearer-key-value")),
             signing_secret: Some(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
             timeout_ms: None,

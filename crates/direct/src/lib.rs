@@ -13,4 +13,7 @@ pub use dispatcher::{
     NotConfigured, RunningDispatcher,
 };
 pub use manager::{StepError, StepManager};
-pub use schedule::{DEFAULT_JITTER, DEFAULT_RETRY_DELAYS, RetrySchedule};
+pub use schedule::{
+    DEFAULT_JITTER, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY, MIN_DELAY_ENV, MIN_RETRY_DELAY,
+    RetrySchedule, ScheduleError, min_delay_from_env,
+};

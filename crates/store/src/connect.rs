@@ -70,6 +70,36 @@ fn sqlite_url_creating_file(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::sqlite_url_creating_file;
+    use crate::{Store, StoreError};
+    use stephook_core::{DatabaseUrl, StoreConfig};
+
+    /// Both URLs fail while their options are parsed, before any network or file access.
+    #[tokio::test]
+    async fn connect_errors_show_the_url_redacted() {
+        for (raw, secrets) in [
+            (
+                "postgres://app:pg-pass-1@127.0.0.1:1/db?password=pg-pass-2&sslmode=bogus",
+                ["pg-pass-1", "pg-pass-2"],
+            ),
+            (
+                "sqlite://no-such-dir/steps.db?key=sq-key-1&auth_token=sq-key-2",
+                ["sq-key-1", "sq-key-2"],
+            ),
+        ] {
+            let config = StoreConfig {
+                url: DatabaseUrl::parse(raw).unwrap(),
+            };
+            let Some(error) = Store::connect(&config).await.err() else {
+                panic!("{raw} should not connect");
+            };
+            assert!(matches!(error, StoreError::Connect { .. }), "{error}");
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+            for secret in secrets {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+    }
 
     #[test]
     fn sqlite_urls_get_create_mode_once() {

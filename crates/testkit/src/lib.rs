@@ -28,7 +28,16 @@ pub enum Reply {
     LargeBody(u16, usize),
     /// Answer with each status in turn, then keep answering with the last one.
     Sequence(Vec<u16>),
+    /// This status with a body that starts with a line made to look like a log line of its own
+    /// ([`FORGED_LOG_LINE`], between newlines), then echoes every request header as a
+    /// `name: value` line, the credentials first: a careless or hostile receiver.
+    EchoHeaders(u16),
 }
+
+/// The forged line an [`Reply::EchoHeaders`] body starts with (after a newline).
+pub const FORGED_LOG_LINE: &str = "ERROR forged log line";
+/// Echoed first, so they fall inside even a short excerpt of the body.
+const ECHOED_FIRST: [&str; 2] = ["authorization", "webhook-signature"];
 
 /// Called with each request body before the reply; its answer is kept with the request (for
 /// example, what the step store held when the notification arrived).
@@ -155,6 +164,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The body of a [`Reply::EchoHeaders`] answer.
+fn echo_body(headers: &HeaderMap) -> String {
+    let mut body = format!("\n{FORGED_LOG_LINE}\n");
+    let first = ECHOED_FIRST
+        .iter()
+        .flat_map(|name| headers.get_all(*name).iter().map(move |v| (*name, v)));
+    let rest = headers
+        .iter()
+        .filter(|(name, _)| !ECHOED_FIRST.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str(), value));
+    for (name, value) in first.chain(rest) {
+        body.push_str(&format!(
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    body
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let received_at = Instant::now();
     let probe = lock(&shared.probe).clone();
@@ -168,6 +196,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         *served += 1;
         *served - 1
     };
+    let echo = matches!(reply, Reply::EchoHeaders(_)).then(|| echo_body(&headers));
     lock(&shared.captured).push(Captured {
         headers,
         body,
@@ -196,6 +225,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             let code = codes.get(served).or(codes.last()).copied().unwrap_or(200);
             status(code).into_response()
         }
+        Reply::EchoHeaders(code) => (status(code), echo.unwrap_or_default()).into_response(),
     }
 }
 

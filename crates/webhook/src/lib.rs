@@ -3,8 +3,10 @@
 //! Delivery is a small typed pipeline: [`request`] prepares the exact bytes and headers,
 //! [`service`] sends them on one shared client, [`outcome`] classifies what came back (and logs
 //! it at the reference's level), and the caller records it (the outbox in direct mode, the
-//! activity result in Temporal mode).
+//! activity result in Temporal mode). What a receiver answers is only ever kept and printed as
+//! an inert [`excerpt`].
 
+pub mod excerpt;
 pub mod outcome;
 pub mod request;
 pub mod service;

@@ -1,12 +1,10 @@
 //! Classify: what one attempt ended with, whether it is worth retrying, and how loudly to log it.
 
+use crate::excerpt::inert;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use stephook_core::StepId;
-
-/// Logs quote at most this much of a response body.
-pub const LOGGED_BODY_LIMIT: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -16,9 +14,11 @@ pub enum Outcome {
     Delivered { status: u16 },
     /// No answer within the configured timeout.
     Timeout,
-    /// Any other status (a 3xx is one too: redirects are never followed).
+    /// Any other status (a 3xx is one too: redirects are never followed). `body` is an
+    /// [`excerpt`](crate::excerpt::excerpt) of what the receiver sent, never the raw body (and is
+    /// printed through [`inert`] anyway, should someone build this variant by hand).
     HttpStatus { status: u16, body: String },
-    /// DNS, refused connection, TLS, a broken connection...
+    /// DNS, refused connection, TLS, a broken connection... (printed through [`inert`] too).
     Transport { error: String },
 }
 
@@ -92,12 +92,12 @@ impl Outcome {
                 "step-complete webhook timed out"
             ),
             Self::HttpStatus { status, body } => tracing::warn!(
-                step_id, status, attempt, elapsed_ms, body = %body,
+                step_id, status, attempt, elapsed_ms, body = ?inert(body),
                 retryable = self.is_retryable(),
                 "step-complete webhook answered with a non-2xx status"
             ),
             Self::Transport { error } => tracing::error!(
-                step_id, attempt, elapsed_ms, error = %error,
+                step_id, attempt, elapsed_ms, error = ?inert(error),
                 "step-complete webhook could not be sent"
             ),
         }
@@ -111,8 +111,8 @@ impl fmt::Display for Outcome {
             Self::Delivered { status } => write!(f, "delivered ({status})"),
             Self::Timeout => f.write_str("timed out"),
             Self::HttpStatus { status, body } if body.is_empty() => write!(f, "HTTP {status}"),
-            Self::HttpStatus { status, body } => write!(f, "HTTP {status}: {body}"),
-            Self::Transport { error } => write!(f, "transport error: {error}"),
+            Self::HttpStatus { status, body } => write!(f, "HTTP {status}: {}", inert(body)),
+            Self::Transport { error } => write!(f, "transport error: {}", inert(error)),
         }
     }
 }
@@ -125,16 +125,6 @@ pub fn classify_status(status: u16) -> OutcomeClass {
         408 | 429 | 500..=599 => OutcomeClass::Retryable,
         _ => OutcomeClass::Permanent,
     }
-}
-
-/// At most [`LOGGED_BODY_LIMIT`] bytes of a body, cut on a character boundary.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_LIMIT)]);
-    let mut text = text.into_owned();
-    if body.len() > LOGGED_BODY_LIMIT {
-        text.push('…');
-    }
-    text
 }
 
 #[cfg(test)]
@@ -167,10 +157,20 @@ mod tests {
     }
 
     #[test]
-    fn excerpts_are_bounded() {
-        let long = vec![b'a'; 10 * LOGGED_BODY_LIMIT];
-        let shown = excerpt(&long);
-        assert!(shown.len() <= LOGGED_BODY_LIMIT + '…'.len_utf8());
-        assert_eq!(excerpt(b"short"), "short");
+    fn display_never_carries_raw_control_characters() {
+        let outcome = Outcome::HttpStatus {
+            status: 500,
+            body: "oops\nERROR forged \u{1b}[2J".into(),
+        };
+        assert_eq!(
+            outcome.to_string(),
+            "HTTP 500: oops\\nERROR forged \\u{1b}[2J"
+        );
+        let outcome = Outcome::Transport {
+            error: "x".repeat(5_000) + "\r\n",
+        };
+        let shown = outcome.to_string();
+        assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+        assert!(shown.len() <= "transport error: ".len() + crate::excerpt::QUOTE_LIMIT);
     }
 }

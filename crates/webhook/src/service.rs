@@ -1,6 +1,7 @@
 //! Send: one shared, pooled HTTP client per process, built once from the configuration.
 
-use crate::outcome::{Outcome, excerpt};
+use crate::excerpt::{excerpt, scrub};
+use crate::outcome::Outcome;
 use crate::{request, signing};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use std::sync::Arc;
@@ -95,6 +96,8 @@ impl WebhookService {
             return Outcome::NotConfigured;
         };
         let body = request::body(step_id);
+        // Values of ours a receiver could echo back (in its body) into our logs and the store.
+        let mut sent_secrets: Vec<String> = Vec::new();
         let mut builder = self
             .inner
             .client
@@ -103,16 +106,18 @@ impl WebhookService {
         if let Some(authorization) = &self.inner.authorization {
             builder = builder.header(AUTHORIZATION, authorization.clone());
         }
+        if let Some(key) = &self.inner.config.key {
+            sent_secrets.extend(echo_forms(key.expose()));
+        }
         if let Some(secret) = &self.inner.config.signing_secret {
             let msg_id = request::message_id(step_id);
             let timestamp = stephook_core::now_unix_seconds();
+            let signature = signing::sign(secret, msg_id, timestamp, &body);
+            sent_secrets.extend(echo_forms(&signature));
             builder = builder
                 .header(request::HEADER_WEBHOOK_ID, msg_id)
                 .header(request::HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
-                .header(
-                    request::HEADER_WEBHOOK_SIGNATURE,
-                    signing::sign(secret, msg_id, timestamp, &body),
-                );
+                .header(request::HEADER_WEBHOOK_SIGNATURE, signature);
         }
         let response = match builder.body(body).send().await {
             Ok(response) => response,
@@ -123,11 +128,25 @@ impl WebhookService {
             // The answer is in: the body is not needed and is not read.
             return Outcome::Delivered { status };
         }
+        let raw = read_bounded(response).await;
+        let secrets: Vec<&[u8]> = sent_secrets.iter().map(|s| s.as_bytes()).collect();
         Outcome::HttpStatus {
             status,
-            body: excerpt(&read_bounded(response).await),
+            body: excerpt(&scrub(&raw, &secrets)),
         }
     }
+}
+
+/// The ways a header value of ours can come back in a body that echoes it: as sent, and
+/// JSON-escaped (`"` and `\`, and `/` as `\/`, which some encoders write).
+fn echo_forms(value: &str) -> Vec<String> {
+    let json = value.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut forms = vec![value.to_owned(), json.replace('/', "\\/"), json];
+    forms.sort();
+    forms.dedup();
+    // Longest first, so a longer form is blanked before a shorter one inside it is.
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms
 }
 
 fn transport_outcome(error: &reqwest::Error) -> Outcome {
@@ -165,4 +184,22 @@ async fn read_bounded(mut response: reqwest::Response) -> Vec<u8> {
         }
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::echo_forms;
+
+    #[test]
+    fn echo_forms_cover_json_escaping() {
+        assert_eq!(echo_forms("plain-key"), vec!["plain-key".to_owned()]);
+        assert_eq!(
+            echo_forms("v1,a/b+c="),
+            vec!["v1,a\\/b+c=".to_owned(), "v1,a/b+c=".to_owned()]
+        );
+        assert_eq!(
+            echo_forms(r#"k"\"#),
+            vec![r#"k\"\\"#.to_owned(), r#"k"\"#.to_owned()]
+        );
+    }
 }
