@@ -118,6 +118,21 @@ fn each_unusable_setting_stops_the_process_naming_its_variable() {
             "STEPHOOK_DATABASE_URL",
             "postgres://app:pw-6f5e4d@127.0.0.1:1/unreachable",
         ),
+        (
+            "STEPHOOK_DATABASE_URL",
+            "postgres://app@127.0.0.1:1/unreachable?password=pw-6f5e4d",
+        ),
+        // Credentials in the URL plus a key would send two Authorization headers.
+        (
+            "STEP_COMPLETE_WEBHOOK",
+            "http://app:pw-6f5e4d@127.0.0.1:1/h",
+        ),
+        // An empty schedule would mean "never retry"; huge values would overflow.
+        ("STEPHOOK_RETRY_SCHEDULE", ""),
+        ("STEPHOOK_RETRY_SCHEDULE", " , "),
+        ("STEPHOOK_RETRY_SCHEDULE", "99999999999999999999h"),
+        ("STEPHOOK_RETRY_SCHEDULE", "8d"),
+        ("STEPHOOK_RETRY_SCHEDULE", "5s,500ms"),
     ];
     for (var, value) in cases {
         let output = run(stephook(&dir)
@@ -334,6 +349,7 @@ async fn secrets_never_reach_the_output_and_json_logs_are_json() {
 
     let output = run(stephook(&dir)
         .args(["run", "--direct", "--steps", "2", "--retry-schedule", "10"])
+        .env("STEPHOOK_RETRY_SCHEDULE_MIN_MS", "10")
         .env("STEP_COMPLETE_WEBHOOK", endpoint.url())
         .env("STEP_COMPLETE_KEY", KEY)
         .env("STEP_COMPLETE_SIGNING_SECRET", SECRET)
