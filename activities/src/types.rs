@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 use stephook_core::step_body::StepOutput;
-use stephook_core::{StepId, StepMetrics, StepStatus, Usage};
+use stephook_core::{Message, StepId, StepMetrics, StepStatus, Usage};
 
 /// Input of `run_step_body`: step `index` of an agent run over these messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepBodyInput {
     pub agent_id: String,
-    pub messages: Vec<String>,
+    /// Chat objects `{"role", "content"}`; plain strings (older runs) are read as user messages.
+    pub messages: Vec<Message>,
     pub index: u32,
 }
 

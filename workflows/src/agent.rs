@@ -4,12 +4,14 @@
 use crate::WORKFLOW_ID_PREFIX;
 use crate::failure_facts::{StepFailureFacts, step_failure_facts};
 use crate::in_flight::InFlight;
+use crate::input;
 use crate::notify::{GivenUp, notify_step};
 use crate::timeouts;
-use crate::types::{AgentRunInput, AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
+use crate::types::{AgentRunResult, Progress};
 use std::time::UNIX_EPOCH;
 use stephook_activities::{CreateStepInput, StepActivities, StepBodyInput, StepBodyOutput};
-use stephook_core::{StepId, StepMetrics, StepStatus, Usage, duration_millis};
+use stephook_core::{Message, StepId, StepMetrics, StepStatus, Usage, duration_millis};
+use temporalio_common::data_converters::RawValue;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ApplicationFailure, WorkflowCancellationToken, WorkflowContext,
@@ -50,7 +52,7 @@ impl StepEnding {
 struct Run {
     agent_id: String,
     run_id: String,
-    messages: Vec<String>,
+    messages: Vec<Message>,
     max_steps: u32,
     /// Step ids derive from this and the step index: the same on replay and on activity retries,
     /// different for every workflow run (a reset or a reused workflow id never collides).
@@ -62,7 +64,7 @@ impl AgentWorkflow {
     #[run]
     pub async fn run(
         ctx: &mut WorkflowContext<Self>,
-        input: AgentRunInput,
+        input: RawValue,
     ) -> WorkflowResult<AgentRunResult> {
         let ctx: &WorkflowContext<Self> = ctx;
         let run = Run::new(ctx, input)?;
@@ -161,16 +163,16 @@ impl AgentWorkflow {
 }
 
 impl Run {
-    fn new(ctx: &WorkflowContext<AgentWorkflow>, input: AgentRunInput) -> WorkflowResult<Self> {
-        let max_steps = input.max_steps.unwrap_or(DEFAULT_MAX_STEPS);
-        if input.agent_id.trim().is_empty() {
-            return Err(invalid_input("agent_id must not be empty".to_owned()));
-        }
-        if max_steps > MAX_STEPS_LIMIT {
-            return Err(invalid_input(format!(
-                "max_steps must be at most {MAX_STEPS_LIMIT}, got {max_steps}"
-            )));
-        }
+    /// Validates the raw input; anything unusable fails the workflow at once (logged once,
+    /// not on replay) instead of failing its task over and over.
+    fn new(ctx: &WorkflowContext<AgentWorkflow>, raw: RawValue) -> WorkflowResult<Self> {
+        let input = input::validate(&raw).map_err(|error| {
+            if !ctx.is_replaying() {
+                tracing::warn!(workflow_id = ctx.workflow_id(), %error, "AgentWorkflow input refused");
+            }
+            invalid_input(error.to_string())
+        })?;
+        let max_steps = input.max_steps.unwrap_or(crate::types::DEFAULT_MAX_STEPS);
         let workflow_id = ctx.workflow_id().to_owned();
         let run_id = input.run_id.unwrap_or_else(|| {
             workflow_id

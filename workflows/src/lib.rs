@@ -8,6 +8,7 @@
 mod agent;
 mod failure_facts;
 mod in_flight;
+mod input;
 mod notify;
 pub mod timeouts;
 mod types;
@@ -17,7 +18,8 @@ pub use failure_facts::{
     STEP_BODY_INFRA_ERROR_TYPE, StepFailureFacts, WebhookFailureFacts, step_failure_facts,
     webhook_failure_facts,
 };
-pub use types::{AgentRunInput, AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
+pub use input::{AgentRunInput, InvalidInput, json_payload};
+pub use types::{AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
 
 /// Workflow ids are `agent-run-<run_id>`: readable in the Temporal UI, one workflow per run.
 pub const WORKFLOW_ID_PREFIX: &str = "agent-run-";

@@ -8,19 +8,6 @@ pub const DEFAULT_MAX_STEPS: u32 = 3;
 /// about a dozen events; histories warn at 10 240).
 pub const MAX_STEPS_LIMIT: u32 = 200;
 
-/// `{"agent_id", "run_id"?, "messages": [...], "max_steps"?}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentRunInput {
-    pub agent_id: String,
-    /// The agent run the steps belong to; defaults to the workflow id without `agent-run-`.
-    #[serde(default)]
-    pub run_id: Option<String>,
-    #[serde(default)]
-    pub messages: Vec<String>,
-    #[serde(default)]
-    pub max_steps: Option<u32>,
-}
-
 /// `{"steps", "step_ids", "webhooks_delivered", "webhook_failures"}`
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRunResult {

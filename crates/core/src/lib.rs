@@ -2,6 +2,7 @@
 //! validated configuration read from the environment or the command line.
 
 pub mod config;
+pub mod message;
 pub mod secret;
 pub mod step;
 
@@ -10,6 +11,7 @@ pub use config::{
     DatabaseKind, DatabaseUrl, MAX_WEBHOOK_TIMEOUT, SigningSecret, StoreArgs, StoreConfig,
     WebhookArgs, WebhookConfig, redacted_url,
 };
+pub use message::{Message, MessageError};
 pub use secret::Secret;
 pub use step::{
     InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage,

@@ -5,7 +5,7 @@
 //! - `fail-at:N` — step N (0-based) fails for good with error type `StepBodyFailed`;
 //! - `sleep-ms:N` — every step takes N milliseconds (the caller sleeps; this stays pure).
 
-use crate::Usage;
+use crate::{Message, Usage};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ pub struct StepPlan {
     pub result: Result<StepOutput, StepBodyError>,
 }
 
-pub fn plan_step(messages: &[String], index: u32) -> StepPlan {
+pub fn plan_step(messages: &[Message], index: u32) -> StepPlan {
     let delay = Duration::from_millis(marker_value(messages, SLEEP_MARKER).unwrap_or(0));
     if marker_value(messages, FAIL_AT_MARKER) == Some(u64::from(index)) {
         return StepPlan {
@@ -51,9 +51,9 @@ pub fn plan_step(messages: &[String], index: u32) -> StepPlan {
             }),
         };
     }
-    let last = messages.last().map(String::as_str).unwrap_or("");
+    let last = messages.last().map_or("", |m| m.content.as_str());
     let reply = format!("step {index}: echo {last:?}");
-    let prompt_tokens = token_count(messages.iter().map(String::as_str));
+    let prompt_tokens = token_count(messages.iter().map(|m| m.content.as_str()));
     let completion_tokens = token_count([reply.as_str()]);
     StepPlan {
         delay,
@@ -71,10 +71,10 @@ pub fn plan_step(messages: &[String], index: u32) -> StepPlan {
     }
 }
 
-fn marker_value(messages: &[String], marker: &str) -> Option<u64> {
+fn marker_value(messages: &[Message], marker: &str) -> Option<u64> {
     messages
         .iter()
-        .flat_map(|m| m.split_whitespace())
+        .flat_map(|m| m.content.split_whitespace())
         .find_map(|word| word.strip_prefix(marker)?.parse().ok())
 }
 
@@ -91,8 +91,8 @@ fn token_count<'a>(texts: impl IntoIterator<Item = &'a str>) -> i64 {
 mod tests {
     use super::*;
 
-    fn msgs(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    fn msgs(items: &[&str]) -> Vec<Message> {
+        items.iter().map(|s| Message::user(*s)).collect()
     }
 
     #[test]

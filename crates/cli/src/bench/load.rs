@@ -112,7 +112,7 @@ fn input(run_id: &str, steps: u32) -> AgentRunInput {
     AgentRunInput {
         agent_id: "bench-agent".to_owned(),
         run_id: Some(run_id.to_owned()),
-        messages: vec!["Hello from stephook bench".to_owned()],
+        messages: vec![stephook_core::Message::user("Hello from stephook bench")],
         max_steps: Some(steps),
     }
 }

@@ -5,8 +5,8 @@ use super::settle;
 use crate::cli::RunArgs;
 use crate::open;
 use std::time::Instant;
-use stephook_core::StepId;
 use stephook_core::step_body::plan_step;
+use stephook_core::{Message, StepId};
 use stephook_direct::{Dispatcher, DispatcherConfig, DispatcherHandle, StepManager};
 use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
 
@@ -68,6 +68,7 @@ type LoopResult = Result<Vec<StepId>, (Vec<StepId>, anyhow::Error)>;
 /// notified) before the loop ends.
 async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> LoopResult {
     let mut ids = Vec::new();
+    let messages: Vec<Message> = args.messages.iter().map(Message::user).collect();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     for index in 0..args.steps {
@@ -77,7 +78,7 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
         };
         ids.push(step.id.clone());
         println!("step {index}  {}  pending", step.id);
-        let plan = plan_step(&args.messages, index);
+        let plan = plan_step(&messages, index);
         tokio::select! {
             () = tokio::time::sleep(plan.delay) => {}
             _ = &mut interrupted => {

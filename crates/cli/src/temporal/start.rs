@@ -6,6 +6,7 @@ use anyhow::{Context as _, anyhow};
 use std::io::Write;
 use std::time::Duration;
 use stephook_core::DEFAULT_TASK_QUEUE;
+use stephook_core::Message;
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{
@@ -84,7 +85,7 @@ pub async fn run_workflow_to(
     let input = AgentRunInput {
         agent_id: options.agent_id.clone(),
         run_id: Some(run_id),
-        messages: options.messages.clone(),
+        messages: options.messages.iter().map(Message::user).collect(),
         max_steps: Some(options.steps),
     };
     let handle = start_agent_workflow(&client, &options.task_queue, input).await?;
@@ -157,7 +158,7 @@ pub async fn start_agent_workflow(
     client
         .start_workflow(
             AgentWorkflow::run,
-            input,
+            input.to_raw(),
             WorkflowStartOptions::new(task_queue.to_owned(), workflow_id.clone()).build(),
         )
         .await

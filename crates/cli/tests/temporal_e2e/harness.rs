@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use stephook::temporal::{DevServer, DevServerOptions, WorkerConfig, run_worker_until};
-use stephook_core::{Secret, StepId, StoreArgs, WebhookArgs};
+use stephook_core::{Message, Secret, StepId, StoreArgs, WebhookArgs};
 use stephook_store::{Delivery, DeliveryState, Store};
 use stephook_testkit::{Receiver, Reply};
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
 };
+use temporalio_common::data_converters::RawValue;
 use tokio::sync::oneshot;
 
 /// A valid Standard Webhooks secret, so requests carry `webhook-id`.
@@ -79,6 +80,11 @@ fn store_args(database_url: &str) -> StoreArgs {
 }
 
 impl Env {
+    /// A scratch directory that lives as long as this env.
+    pub fn server_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Webhook args for this env's receiver, signed (so every request has a `webhook-id`).
     pub fn webhook_args(&self) -> WebhookArgs {
         WebhookArgs {
@@ -117,9 +123,14 @@ impl Env {
         let input = AgentRunInput {
             agent_id: "test-agent".to_owned(),
             run_id: Some(run_id.to_owned()),
-            messages: messages.iter().map(|m| (*m).to_owned()).collect(),
+            messages: messages.iter().map(|m| Message::user(*m)).collect(),
             max_steps: Some(steps),
         };
+        self.start_raw(run_id, input.to_raw()).await
+    }
+
+    /// Starts AgentWorkflow with these payloads as its input, as any client could.
+    pub async fn start_raw(&self, run_id: &str, input: RawValue) -> Handle {
         self.client
             .start_workflow(
                 AgentWorkflow::run,

@@ -4,6 +4,7 @@
 
 mod failures;
 mod harness;
+mod input;
 mod outbox;
 mod replay;
 mod resilience;
