@@ -369,3 +369,60 @@ async fn secrets_never_reach_the_output_and_json_logs_are_json() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
 }
+
+/// SIGTERM (what a container runtime sends) in the middle of a step: the step is stored
+/// `cancelled` with its metrics and notified before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_direct_run_cancels_the_current_step_and_notifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = Receiver::start(Reply::Status(200)).await;
+    let mut child = stephook(&dir)
+        .args([
+            "run",
+            "--direct",
+            "--steps",
+            "3",
+            "--message",
+            "go sleep-ms:5000",
+        ])
+        .env("STEP_COMPLETE_WEBHOOK", endpoint.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a direct run");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let pending = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.contains("pending"))
+        .expect("step 0 started");
+    let step_id = pending
+        .split_whitespace()
+        .nth(2)
+        .expect("step id on the line")
+        .to_owned();
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("send SIGTERM");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exited = child.wait().expect("the run exits");
+
+    assert!(term.success());
+    assert!(!exited.success(), "an interrupted run is not a success");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&step_id) && l.contains("cancelled")),
+        "{rest:?}"
+    );
+    let requests = endpoint.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(requests[0].step_id().as_deref(), Some(step_id.as_str()));
+    let shown = text(&run(stephook(&dir).args(["steps", "show", &step_id])).stdout);
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(shown["step"]["status"], "cancelled");
+    assert!(shown["metrics"]["step_ms"].as_i64().is_some(), "{shown}");
+    assert_eq!(shown["delivery"]["state"], "delivered");
+    assert_eq!(endpoint.count(), 1, "no step after the cancelled one");
+}

@@ -93,7 +93,7 @@ async fn latency(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
         let step = manager.log_step("bench", None).await?;
         let started = Instant::now();
         manager
-            .update_step_success(&step.id, Usage::default(), None)
+            .update_step_success(&step.id, Usage::default(), None, None)
             .await?;
         ours.push(started.elapsed());
     }

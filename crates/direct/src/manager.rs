@@ -3,7 +3,7 @@
 
 use crate::dispatcher::DispatcherHandle;
 use serde_json::Value;
-use stephook_core::{Step, StepId, StepStatus, Usage};
+use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage};
 use stephook_store::{Store, StoreError, TerminalTransition, TerminalUpdate};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,15 +56,19 @@ impl StepManager {
         Ok(step)
     }
 
+    /// The step succeeded. `metrics` (step time, model-call time) are committed with the status,
+    /// so a receiver that looks the step up finds them.
     pub async fn update_step_success(
         &self,
         id: &StepId,
         usage: Usage,
         stop_reason: Option<String>,
+        metrics: Option<StepMetrics>,
     ) -> Result<TerminalTransition, StepError> {
         let mut update = TerminalUpdate::new(StepStatus::Success);
         update.usage = Some(usage);
         update.stop_reason = stop_reason;
+        update.metrics = metrics;
         self.finish(id, update).await
     }
 
@@ -73,19 +77,23 @@ impl StepManager {
         id: &StepId,
         error_type: &str,
         error_data: Value,
+        metrics: Option<StepMetrics>,
     ) -> Result<TerminalTransition, StepError> {
         let mut update = TerminalUpdate::new(StepStatus::Failed);
         update.error_type = Some(error_type.to_owned());
         update.error_data = Some(error_data);
+        update.metrics = metrics;
         self.finish(id, update).await
     }
 
     pub async fn update_step_cancelled(
         &self,
         id: &StepId,
+        metrics: Option<StepMetrics>,
     ) -> Result<TerminalTransition, StepError> {
-        self.finish(id, TerminalUpdate::new(StepStatus::Cancelled))
-            .await
+        let mut update = TerminalUpdate::new(StepStatus::Cancelled);
+        update.metrics = metrics;
+        self.finish(id, update).await
     }
 
     async fn finish(

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use stephook_core::{Secret, StepId, StepStatus, Usage, WebhookArgs};
+use stephook_core::{Secret, StepId, StepMetrics, StepStatus, Usage, WebhookArgs};
 use stephook_direct::{
     Dispatcher, DispatcherConfig, RetrySchedule, RunningDispatcher, StepError, StepManager,
 };
@@ -13,6 +13,10 @@ use stephook_testkit::{Receiver, Reply};
 use stephook_webhook::WebhookService;
 
 const WAIT: Duration = Duration::from_secs(10);
+const METRICS: StepMetrics = StepMetrics {
+    step_ms: 1_250,
+    model_call_ms: 1_100,
+};
 
 struct Harness {
     test: TestStore,
@@ -106,15 +110,20 @@ async fn each_terminal_state_commits_and_notifies_exactly_once() {
     let cancelled = h.manager.log_step("agent-1", Some("run-1")).await.unwrap();
 
     h.manager
-        .update_step_success(&ok.id, Usage::default(), Some("end_turn".into()))
+        .update_step_success(
+            &ok.id,
+            Usage::default(),
+            Some("end_turn".into()),
+            Some(METRICS),
+        )
         .await
         .unwrap();
     h.manager
-        .update_step_error(&failed.id, "ToolError", json!({"message": "boom"}))
+        .update_step_error(&failed.id, "ToolError", json!({"message": "boom"}), None)
         .await
         .unwrap();
     h.manager
-        .update_step_cancelled(&cancelled.id)
+        .update_step_cancelled(&cancelled.id, None)
         .await
         .unwrap();
 
@@ -140,6 +149,12 @@ async fn each_terminal_state_commits_and_notifies_exactly_once() {
         assert_eq!(delivery.attempts, 1);
         assert_eq!(delivery.last_http_status, Some(200));
     }
+    // The metrics were committed with the status, in the same transaction as the outbox row.
+    assert_eq!(
+        h.test.store.step_metrics(&ok.id).await.unwrap(),
+        Some(METRICS)
+    );
+    assert_eq!(h.test.store.step_metrics(&failed.id).await.unwrap(), None);
     let failed_row = h.test.store.step(&failed.id).await.unwrap().unwrap();
     assert_eq!(failed_row.error_type.as_deref(), Some("ToolError"));
     assert_eq!(failed_row.error_data, Some(json!({"message": "boom"})));
@@ -152,7 +167,7 @@ async fn the_caller_returns_while_a_slow_endpoint_is_still_answering() {
 
     let started = Instant::now();
     h.manager
-        .update_step_success(&step.id, Usage::default(), None)
+        .update_step_success(&step.id, Usage::default(), None, None)
         .await
         .unwrap();
     let returned_after = started.elapsed();
@@ -176,7 +191,7 @@ async fn an_endpoint_that_stays_down_is_retried_on_schedule_then_dead_then_redel
     let step = h.manager.log_step("agent-1", None).await.unwrap();
 
     h.manager
-        .update_step_success(&step.id, Usage::default(), None)
+        .update_step_success(&step.id, Usage::default(), None, None)
         .await
         .unwrap();
     let dead = h.wait_for_state(&step.id, DeliveryState::Dead).await;
@@ -231,7 +246,10 @@ async fn a_permanent_answer_is_dead_after_one_attempt() {
     let h = Harness::start(Reply::Status(404), &[50, 50, 50]).await;
     let step = h.manager.log_step("agent-1", None).await.unwrap();
 
-    h.manager.update_step_cancelled(&step.id).await.unwrap();
+    h.manager
+        .update_step_cancelled(&step.id, None)
+        .await
+        .unwrap();
 
     let dead = h.wait_for_state(&step.id, DeliveryState::Dead).await;
     assert_eq!(dead.attempts, 1);
@@ -247,7 +265,7 @@ async fn a_restarted_dispatcher_delivers_everything_committed_while_it_was_down(
     for _ in 0..20 {
         let step = h.manager.log_step("agent-1", None).await.unwrap();
         h.manager
-            .update_step_success(&step.id, Usage::default(), None)
+            .update_step_success(&step.id, Usage::default(), None, None)
             .await
             .unwrap();
         ids.push(step.id);
@@ -273,15 +291,15 @@ async fn repeated_updates_are_no_ops_and_conflicts_are_errors() {
     let h = Harness::start(Reply::Status(200), &[50]).await;
     let step = h.manager.log_step("agent-1", None).await.unwrap();
     h.manager
-        .update_step_success(&step.id, Usage::default(), None)
+        .update_step_success(&step.id, Usage::default(), None, None)
         .await
         .unwrap();
 
     let again = h
         .manager
-        .update_step_success(&step.id, Usage::default(), None)
+        .update_step_success(&step.id, Usage::default(), None, None)
         .await;
-    let conflict = h.manager.update_step_cancelled(&step.id).await;
+    let conflict = h.manager.update_step_cancelled(&step.id, None).await;
 
     assert_eq!(again.unwrap(), TerminalTransition::AlreadyInState);
     assert!(matches!(
@@ -303,7 +321,7 @@ async fn an_unknown_step_is_not_found_and_sends_nothing() {
 
     let result = h
         .manager
-        .update_step_success(&unknown, Usage::default(), None)
+        .update_step_success(&unknown, Usage::default(), None, None)
         .await;
 
     assert!(matches!(result, Err(StepError::NotFound(id)) if id == unknown));
@@ -356,7 +374,7 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
             for _ in 0..(ROWS + ORPHANS) / WRITERS {
                 let step = writer.log_step("agent-1", None).await.unwrap();
                 writer
-                    .update_step_success(&step.id, Usage::default(), None)
+                    .update_step_success(&step.id, Usage::default(), None, None)
                     .await
                     .unwrap();
             }

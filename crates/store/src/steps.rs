@@ -17,6 +17,8 @@ pub struct TerminalUpdate {
     pub stop_reason: Option<String>,
     pub error_type: Option<String>,
     pub error_data: Option<serde_json::Value>,
+    /// Step time and model-call time, stored with the status (before the notification).
+    pub metrics: Option<StepMetrics>,
 }
 
 impl TerminalUpdate {
@@ -27,6 +29,7 @@ impl TerminalUpdate {
             stop_reason: None,
             error_type: None,
             error_data: None,
+            metrics: None,
         }
     }
 }
@@ -77,18 +80,7 @@ impl Store {
             .await?;
         }
         if let Some(metrics) = metrics {
-            sqlx::query(
-                "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (step_id) DO UPDATE SET step_ms = excluded.step_ms, \
-                 model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at",
-            )
-            .bind(step.id.as_str())
-            .bind(metrics.step_ms)
-            .bind(metrics.model_call_ms)
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await?;
+            write_metrics(&mut tx, &step.id, metrics).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -184,6 +176,9 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
+            if let Some(metrics) = update.metrics {
+                write_metrics(&mut tx, id, metrics).await?;
+            }
             if let Some(due_after_ms) = notify_after_ms {
                 crate::deliveries::enqueue(
                     &mut tx,
@@ -254,6 +249,26 @@ async fn write_step(
     .bind(step.created_at)
     .bind(step.updated_at)
     .bind(step.completed_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_metrics(
+    tx: &mut Transaction<'_, Any>,
+    id: &StepId,
+    metrics: StepMetrics,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (step_id) DO UPDATE SET step_ms = excluded.step_ms, \
+         model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at",
+    )
+    .bind(id.as_str())
+    .bind(metrics.step_ms)
+    .bind(metrics.model_call_ms)
+    .bind(now_millis())
     .execute(&mut **tx)
     .await?;
     Ok(())

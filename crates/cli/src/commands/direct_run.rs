@@ -6,9 +6,10 @@ use crate::cli::RunArgs;
 use crate::open;
 use std::time::Instant;
 use stephook_core::step_body::plan_step;
-use stephook_core::{Message, StepId};
+use stephook_core::{Message, StepId, StepMetrics, duration_millis};
 use stephook_direct::{Dispatcher, DispatcherConfig, DispatcherHandle, StepManager};
 use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
+use tokio::sync::watch;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
@@ -64,58 +65,81 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 type LoopResult = Result<Vec<StepId>, (Vec<StepId>, anyhow::Error)>;
 
-/// Runs the steps; on failure or Ctrl-C the current step is stored failed / cancelled (and so
-/// notified) before the loop ends.
+/// Runs the steps; on failure, or SIGINT / SIGTERM, the current step is stored failed /
+/// cancelled (with its metrics, and so notified) before the loop ends.
 async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> LoopResult {
     let mut ids = Vec::new();
     let messages: Vec<Message> = args.messages.iter().map(Message::user).collect();
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    for index in 0..args.steps {
-        let step = match manager.log_step(&args.agent_id, Some(run_id)).await {
-            Ok(step) => step,
-            Err(error) => return Err((ids, error.into())),
-        };
-        ids.push(step.id.clone());
-        println!("step {index}  {}  pending", step.id);
-        let plan = plan_step(&messages, index);
-        tokio::select! {
-            () = tokio::time::sleep(plan.delay) => {}
-            _ = &mut interrupted => {
-                let result = manager.update_step_cancelled(&step.id).await;
+    let (interrupt_tx, mut interrupted) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        crate::temporal::worker::shutdown_signal().await;
+        let _ = interrupt_tx.send(true);
+    });
+    let outcome = 'steps: {
+        for index in 0..args.steps {
+            if *interrupted.borrow() {
+                break 'steps Err(anyhow::anyhow!("interrupted before step {index}"));
+            }
+            let step = match manager.log_step(&args.agent_id, Some(run_id)).await {
+                Ok(step) => step,
+                Err(error) => break 'steps Err(error.into()),
+            };
+            ids.push(step.id.clone());
+            println!("step {index}  {}  pending", step.id);
+            let started = Instant::now();
+            let plan = plan_step(&messages, index);
+            let finished = tokio::select! {
+                () = tokio::time::sleep(plan.delay) => true,
+                _ = interrupted.wait_for(|stop| *stop) => false,
+            };
+            // The offline body's wait stands in for the model call.
+            let metrics = Some(StepMetrics {
+                step_ms: duration_millis(started.elapsed()),
+                model_call_ms: duration_millis(started.elapsed().min(plan.delay)),
+            });
+            if !finished {
+                let stored = manager.update_step_cancelled(&step.id, metrics).await;
                 println!("step {index}  {}  cancelled", step.id);
-                let error = match result {
+                break 'steps Err(match stored {
                     Ok(_) => anyhow::anyhow!("interrupted: step {index} cancelled"),
                     Err(error) => error.into(),
-                };
-                return Err((ids, error));
+                });
+            }
+            match plan.result {
+                Ok(output) => {
+                    let stored = manager
+                        .update_step_success(
+                            &step.id,
+                            output.usage,
+                            Some(output.stop_reason),
+                            metrics,
+                        )
+                        .await;
+                    if let Err(error) = stored {
+                        break 'steps Err(error.into());
+                    }
+                    println!("step {index}  {}  success", step.id);
+                }
+                Err(failure) => {
+                    let data = serde_json::json!({ "message": failure.message });
+                    let stored = manager
+                        .update_step_error(&step.id, &failure.error_type, data, metrics)
+                        .await;
+                    println!("step {index}  {}  failed", step.id);
+                    break 'steps Err(match stored {
+                        Ok(_) => anyhow::anyhow!("step {index} failed: {failure}"),
+                        Err(error) => error.into(),
+                    });
+                }
             }
         }
-        let result = match plan.result {
-            Ok(output) => {
-                manager
-                    .update_step_success(&step.id, output.usage, Some(output.stop_reason))
-                    .await
-            }
-            Err(failure) => {
-                let data = serde_json::json!({ "message": failure.message });
-                let stored = manager
-                    .update_step_error(&step.id, &failure.error_type, data)
-                    .await;
-                println!("step {index}  {}  failed", step.id);
-                let error = match stored {
-                    Ok(_) => anyhow::anyhow!("step {index} failed: {failure}"),
-                    Err(error) => error.into(),
-                };
-                return Err((ids, error));
-            }
-        };
-        if let Err(error) = result {
-            return Err((ids, error.into()));
-        }
-        println!("step {index}  {}  success", step.id);
+        Ok(())
+    };
+    signals.abort();
+    match outcome {
+        Ok(()) => Ok(ids),
+        Err(error) => Err((ids, error)),
     }
-    Ok(ids)
 }
 
 /// Waits (bounded) until each step's first delivery attempt is recorded, then prints where
