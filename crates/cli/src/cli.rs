@@ -5,6 +5,7 @@ use stephook_core::{DEFAULT_TASK_QUEUE, StoreArgs, WebhookArgs};
 
 pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 pub const DEFAULT_RECEIVE_PORT: u16 = 8787;
+pub const DEFAULT_RETENTION: &str = "30d";
 
 #[derive(Debug, Parser)]
 #[command(

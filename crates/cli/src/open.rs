@@ -27,6 +27,16 @@ pub fn retry_schedule(text: &str) -> anyhow::Result<RetrySchedule> {
     Ok(RetrySchedule::new(delays, stephook_direct::DEFAULT_JITTER))
 }
 
+/// How long the store keeps what it no longer needs, from `--retention` / STEPHOOK_RETENTION.
+pub fn retention(text: &str) -> anyhow::Result<std::time::Duration> {
+    stephook_direct::parse_bounded(
+        text.trim(),
+        stephook_direct::MIN_RETENTION,
+        stephook_direct::MAX_RETENTION,
+    )
+    .map_err(|e| anyhow::anyhow!("STEPHOOK_RETENTION: {e} (--retention)"))
+}
+
 pub fn webhook(args: &WebhookArgs) -> anyhow::Result<WebhookService> {
     Ok(WebhookService::new(args.validate()?)?)
 }

@@ -426,3 +426,20 @@ async fn sigterm_during_a_direct_run_cancels_the_current_step_and_notifies_it() 
     assert_eq!(shown["delivery"]["state"], "delivered");
     assert_eq!(endpoint.count(), 1, "no step after the cancelled one");
 }
+
+#[test]
+fn an_unusable_retention_stops_the_worker_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in ["", "5m", "0", "forever", "99999999999999999999d"] {
+        let output = run(stephook(&dir)
+            .arg("worker")
+            .env("STEPHOOK_RETENTION", value)
+            .env("TEMPORAL_ADDRESS", "127.0.0.1:1"));
+        let stderr = text(&output.stderr);
+        assert!(!output.status.success(), "{value:?}");
+        assert!(
+            stderr.contains("error: STEPHOOK_RETENTION"),
+            "{value:?}: {stderr}"
+        );
+    }
+}

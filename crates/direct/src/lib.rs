@@ -6,6 +6,7 @@
 
 mod dispatcher;
 mod manager;
+mod retention;
 mod schedule;
 
 pub use dispatcher::{
@@ -13,7 +14,8 @@ pub use dispatcher::{
     NotConfigured, RunningDispatcher,
 };
 pub use manager::{StepError, StepManager};
+pub use retention::{DEFAULT_RETENTION, MAX_RETENTION, MIN_RETENTION, RunningRetention};
 pub use schedule::{
     DEFAULT_JITTER, DEFAULT_RETRY_DELAYS, MAX_RETRY_DELAY, MIN_DELAY_ENV, MIN_RETRY_DELAY,
-    RetrySchedule, ScheduleError, min_delay_from_env,
+    RetrySchedule, ScheduleError, min_delay_from_env, parse_bounded,
 };

@@ -138,24 +138,7 @@ impl RetrySchedule {
             .split(',')
             .map(str::trim)
             .filter(|part| !part.is_empty())
-            .map(|part| {
-                let delay = parse_duration(part, min, max)?;
-                if delay < min {
-                    Err(ScheduleError::TooShort {
-                        text: part.to_owned(),
-                        min,
-                        max,
-                    })
-                } else if delay > max {
-                    Err(ScheduleError::TooLong {
-                        text: part.to_owned(),
-                        min,
-                        max,
-                    })
-                } else {
-                    Ok(delay)
-                }
-            })
+            .map(|part| parse_bounded(part, min, max))
             .collect::<Result<Vec<_>, _>>()?;
         if delays.is_empty() {
             return Err(ScheduleError::Empty { min, max });
@@ -180,6 +163,20 @@ fn min_delay_from(value: Option<&str>) -> Duration {
         .map_or(MIN_RETRY_DELAY, |floor| {
             floor.clamp(LOWEST_TEST_FLOOR, MIN_RETRY_DELAY)
         })
+}
+
+/// One duration as a person writes it (`250ms`, `5s`, `90m`, `2h`, `30d`; plain digits are ms),
+/// between `min` and `max`.
+pub fn parse_bounded(text: &str, min: Duration, max: Duration) -> Result<Duration, ScheduleError> {
+    let duration = parse_duration(text, min, max)?;
+    let text = text.to_owned();
+    if duration < min {
+        Err(ScheduleError::TooShort { text, min, max })
+    } else if duration > max {
+        Err(ScheduleError::TooLong { text, min, max })
+    } else {
+        Ok(duration)
+    }
 }
 
 /// One wait: digits and an optional unit (ms when none). Checked arithmetic throughout: a

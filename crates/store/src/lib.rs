@@ -6,6 +6,7 @@ mod clock;
 mod connect;
 mod deliveries;
 mod error;
+mod retention;
 mod steps;
 pub mod testing;
 
@@ -14,6 +15,7 @@ pub use deliveries::{
     DeliveryState, InvalidDeliveryState, Source,
 };
 pub use error::StoreError;
+pub use retention::Purged;
 pub use steps::{TerminalTransition, TerminalUpdate};
 
 use sqlx::AnyPool;

@@ -100,3 +100,22 @@ pub fn skip(why: &str) {
         }
     }
 }
+
+/// Makes everything stored about one step look `by_ms` older (created, updated, delivered and
+/// attempted times), so a test can seed a store with old rows.
+pub async fn age_step(store: &Store, id: &stephook_core::StepId, by_ms: i64) {
+    let statements = [
+        "UPDATE steps SET created_at = created_at - $1, updated_at = updated_at - $1 WHERE id = $2",
+        "UPDATE webhook_deliveries SET created_at = created_at - $1, \
+           updated_at = updated_at - $1, delivered_at = delivered_at - $1 WHERE step_id = $2",
+        "UPDATE webhook_attempts SET attempted_at = attempted_at - $1 WHERE step_id = $2",
+    ];
+    for sql in statements {
+        sqlx::query(sql)
+            .bind(by_ms)
+            .bind(id.as_str())
+            .execute(&store.pool)
+            .await
+            .expect("age a step's rows");
+    }
+}

@@ -42,6 +42,7 @@ on_both_databases!(
     redelivery_restarts_the_schedule_and_keeps_the_history,
     dead_rows_are_requeued_page_by_page,
     no_webhook_configured_queues_nothing,
+    retention_deletes_exactly_what_is_old_enough,
 );
 
 /// Long enough that no lease in these tests runs out unless the test waits for it.
@@ -549,4 +550,81 @@ async fn an_unreachable_database_is_a_connect_error_without_the_password() {
     assert!(matches!(error, StoreError::Connect { .. }));
     assert!(!error.to_string().contains("s3cr3t-pw"), "{error}");
     let _ = testing::TEST_DATABASE_PREFIX;
+}
+
+async fn retention_deletes_exactly_what_is_old_enough(store: Store) {
+    const DAY: i64 = 86_400_000;
+    const RETENTION: i64 = 30 * DAY;
+    // Arrange: one step per case, aged as the case says.
+    let delivered = |store: Store, age: i64| async move {
+        let step = due_step(&store).await;
+        let claim = claim_all(&store, LONG_LEASE_MS).await.remove(0);
+        let dead = if age >= 0 {
+            DeliveryState::Delivered
+        } else {
+            DeliveryState::Dead
+        };
+        let status = if dead == DeliveryState::Delivered {
+            200
+        } else {
+            410
+        };
+        store
+            .record_attempts(&[record(&claim, dead, status)])
+            .await
+            .unwrap();
+        testing::age_step(&store, &step.id, age.abs()).await;
+        step.id
+    };
+    let old_delivered = delivered(store.clone(), 40 * DAY).await;
+    let new_delivered = delivered(store.clone(), DAY).await;
+    let dead_40_days = delivered(store.clone(), -40 * DAY).await;
+    let dead_70_days = delivered(store.clone(), -70 * DAY).await;
+    let old_pending = due_step(&store).await.id;
+    testing::age_step(&store, &old_pending, 40 * DAY).await;
+    let quiet = |store: Store, age: i64| async move {
+        let step = pending_step(&store).await;
+        store
+            .complete_step(&step.id, &TerminalUpdate::new(StepStatus::Success), None)
+            .await
+            .unwrap();
+        testing::age_step(&store, &step.id, age).await;
+        step.id
+    };
+    let old_quiet = quiet(store.clone(), 40 * DAY).await;
+    let new_quiet = quiet(store.clone(), DAY).await;
+
+    // Act: in batches of two, so the purge has to loop.
+    let now = stephook_core::now_millis();
+    let purged = store.purge_expired(now, RETENTION, 2).await.unwrap();
+
+    // Assert
+    let gone = [&old_delivered, &dead_70_days, &old_quiet];
+    let kept = [&new_delivered, &dead_40_days, &old_pending, &new_quiet];
+    for id in gone {
+        assert_eq!(store.step(id).await.unwrap(), None, "{id} deleted");
+        assert_eq!(store.delivery(id).await.unwrap(), None);
+        assert!(store.attempts(id, 10).await.unwrap().is_empty());
+    }
+    for id in kept {
+        assert!(store.step(id).await.unwrap().is_some(), "{id} kept");
+    }
+    assert!(
+        store.delivery(&dead_40_days).await.unwrap().is_some(),
+        "dead kept twice as long"
+    );
+    assert!(
+        store.delivery(&old_pending).await.unwrap().is_some(),
+        "never drop a waiting one"
+    );
+    assert_eq!(
+        purged,
+        stephook_store::Purged {
+            deliveries: 2,
+            attempts: 2,
+            steps: 3
+        }
+    );
+    let again = store.purge_expired(now, RETENTION, 2).await.unwrap();
+    assert_eq!(again, stephook_store::Purged::default());
 }

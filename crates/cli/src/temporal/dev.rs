@@ -105,6 +105,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         retry_schedule: stephook_direct::RetrySchedule::default(),
         sticky_queue_timeout: None,
         outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
+        retention: stephook_direct::DEFAULT_RETENTION,
     };
     println!("stephook dev is up:");
     println!("  Temporal UI      {ui_url}");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stephook_activities::{StepActivities, WebhookMetrics};
 use stephook_core::{DEFAULT_TASK_QUEUE, StoreArgs, StoreConfig, WebhookArgs, WebhookConfig};
-use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule};
+use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule, RunningRetention};
 use stephook_webhook::WebhookService;
 use stephook_workflows::AgentWorkflow;
 use temporalio_common::telemetry::TelemetryOptions;
@@ -48,6 +48,9 @@ pub struct WorkerArgs {
     /// Outbox dispatcher (redeliveries, direct-mode rows): waits after each failed delivery.
     #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = crate::cli::DEFAULT_RETRY_SCHEDULE)]
     pub retry_schedule: String,
+    /// How long delivered notifications and their steps are kept (dead ones twice as long).
+    #[arg(long, env = "STEPHOOK_RETENTION", default_value = crate::cli::DEFAULT_RETENTION)]
+    pub retention: String,
 }
 
 /// A worker's settings, validated; nothing is connected yet.
@@ -66,6 +69,8 @@ pub struct WorkerConfig {
     /// How long after `create_step` a notification falls due for the dispatchers
     /// ([`stephook_activities::DEFAULT_OUTBOX_GRACE`]); tests shorten it.
     pub outbox_grace: Duration,
+    /// See [`stephook_direct::DEFAULT_RETENTION`].
+    pub retention: Duration,
 }
 
 impl WorkerArgs {
@@ -88,6 +93,7 @@ impl WorkerArgs {
             retry_schedule: crate::open::retry_schedule(&self.retry_schedule)?,
             sticky_queue_timeout: None,
             outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
+            retention: crate::open::retention(&self.retention)?,
         })
     }
 }
@@ -146,6 +152,7 @@ pub async fn run_worker_until(
     )
     .ok()
     .map(Dispatcher::spawn);
+    let retention = RunningRetention::spawn(store.clone(), config.retention);
 
     let mut activities = StepActivities::new(store.clone(), webhook, Arc::clone(&webhook_metrics));
     activities.outbox_grace = config.outbox_grace;
@@ -183,6 +190,7 @@ pub async fn run_worker_until(
             run.await
         }
     };
+    retention.stop();
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }

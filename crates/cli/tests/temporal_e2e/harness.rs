@@ -111,6 +111,7 @@ impl Env {
             ),
             sticky_queue_timeout: Some(TEST_STICKY_TIMEOUT),
             outbox_grace: TEST_OUTBOX_GRACE,
+            retention: stephook_direct::DEFAULT_RETENTION,
         }
     }
 
