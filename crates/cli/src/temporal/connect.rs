@@ -3,6 +3,7 @@
 //! flags below on top, and errors that say which setting to fix.
 
 use anyhow::{Context as _, anyhow};
+use std::time::Duration;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::tonic::{Code, Request};
 use temporalio_client::{
@@ -11,7 +12,7 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
 /// Where to find Temporal. Unset flags leave the envconfig values alone.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TemporalArgs {
     /// Temporal frontend, host:port or URL (default localhost:7233).
     #[arg(long = "temporal-address", env = "TEMPORAL_ADDRESS")]
@@ -29,6 +30,29 @@ pub struct TemporalArgs {
         default_value_t = Compression::None
     )]
     pub grpc_compression: Compression,
+    /// How long connecting (and checking the namespace) may take before giving up: a server
+    /// address that drops packets would otherwise stall for the OS's TCP timeout (minutes).
+    #[arg(
+        long = "temporal-connect-timeout",
+        env = "STEPHOOK_TEMPORAL_CONNECT_TIMEOUT",
+        default_value = DEFAULT_CONNECT_TIMEOUT
+    )]
+    pub connect_timeout: String,
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT: &str = "10s";
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Default for TemporalArgs {
+    fn default() -> Self {
+        Self {
+            address: None,
+            namespace: None,
+            grpc_compression: Compression::None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT.to_owned(),
+        }
+    }
 }
 
 /// `--temporal-grpc-compression`
@@ -49,9 +73,34 @@ impl TemporalArgs {
     }
 }
 
-/// A connected client whose namespace is known to exist.
+/// A connected client whose namespace is known to exist, within the connect timeout.
 pub async fn connect(args: &TemporalArgs) -> anyhow::Result<Client> {
+    let timeout = stephook_direct::parse_bounded(
+        args.connect_timeout.trim(),
+        MIN_CONNECT_TIMEOUT,
+        MAX_CONNECT_TIMEOUT,
+    )
+    .map_err(|e| anyhow!("STEPHOOK_TEMPORAL_CONNECT_TIMEOUT: {e} (--temporal-connect-timeout)"))?;
     let (connection_options, client_options) = options(args)?;
+    let target = connection_options.target.clone();
+    tokio::time::timeout(
+        timeout,
+        connect_and_check(connection_options, client_options),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(anyhow!(
+            "TEMPORAL_ADDRESS: no answer from a Temporal server at {target} within {timeout:?} \
+                 (--temporal-address; is something dropping the packets? \
+                 STEPHOOK_TEMPORAL_CONNECT_TIMEOUT sets how long to wait)"
+        ))
+    })
+}
+
+async fn connect_and_check(
+    connection_options: ConnectionOptions,
+    client_options: ClientOptions,
+) -> anyhow::Result<Client> {
     let target = connection_options.target.clone();
     let namespace = client_options.namespace.clone();
     let connection = Connection::connect(connection_options)

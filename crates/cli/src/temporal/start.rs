@@ -9,17 +9,25 @@ use stephook_core::DEFAULT_TASK_QUEUE;
 use stephook_core::Message;
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::tonic::Request;
 use temporalio_client::{
     Client, Url, WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions,
     WorkflowStartOptions,
 };
 use temporalio_common::error::IncomingError;
+use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 /// Where the Temporal UI is (the dev server's default); links in the output point there.
 pub const DEFAULT_UI_URL: &str = "http://localhost:8233";
 pub const UI_URL_VAR: &str = "STEPHOOK_TEMPORAL_UI";
 /// How often a waiting `run` asks the workflow for progress.
 pub const PROGRESS_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// After this long, a waiting `run` checks that some worker polls its task queue, and says so
+/// (once) if none does: otherwise it would wait in silence.
+pub const NO_WORKER_HINT_AFTER: Duration = Duration::from_secs(3);
+const PROGRESS_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct RunWorkflowOptions {
@@ -106,17 +114,31 @@ pub async fn run_workflow_to(
 
     let result = handle.get_result(WorkflowGetResultOptions::default());
     tokio::pin!(result);
+    let hint_at = tokio::time::sleep(NO_WORKER_HINT_AFTER);
+    tokio::pin!(hint_at);
+    let mut hinted = false;
     let mut ticker = tokio::time::interval(PROGRESS_POLL_INTERVAL);
     let mut shown = Progress::default();
     let result = loop {
         tokio::select! {
             result = &mut result => break result,
+            () = &mut hint_at, if !hinted => {
+                hinted = true;
+                if workflow_pollers(&client, &namespace, &options.task_queue).await == Some(0) {
+                    writeln!(
+                        out,
+                        "  no worker is polling task queue {:?}: start one with `stephook worker` \
+                         (--task-queue {}); this run waits until one does",
+                        options.task_queue, options.task_queue
+                    )?;
+                    out.flush()?;
+                }
+            }
             _ = ticker.tick() => {
-                // A query can fail while no worker is polling; the result wait goes on.
-                if let Ok(progress) = handle
-                    .query(AgentWorkflow::progress, (), WorkflowQueryOptions::default())
-                    .await
-                {
+                // A query waits for a worker to answer it: bounded, so that the loop (and the
+                // no-worker hint) goes on while none polls; the result wait goes on either way.
+                let query = handle.query(AgentWorkflow::progress, (), WorkflowQueryOptions::default());
+                if let Ok(Ok(progress)) = tokio::time::timeout(PROGRESS_QUERY_TIMEOUT, query).await {
                     print_progress(out, &shown, &progress, options.steps)?;
                     shown = progress;
                 }
@@ -165,6 +187,26 @@ pub async fn start_agent_workflow(
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("cannot start workflow {workflow_id}"))?;
     Ok(client.get_workflow_handle::<AgentWorkflow>(workflow_id))
+}
+
+/// How many workers poll the task queue for workflow tasks (`None` if the server won't say).
+async fn workflow_pollers(client: &Client, namespace: &str, task_queue: &str) -> Option<usize> {
+    let request = DescribeTaskQueueRequest {
+        namespace: namespace.to_owned(),
+        task_queue: Some(TaskQueue {
+            name: task_queue.to_owned(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        task_queue_type: TaskQueueType::Workflow as i32,
+        ..Default::default()
+    };
+    let mut service = client.connection().workflow_service();
+    service
+        .describe_task_queue(Request::new(request))
+        .await
+        .ok()
+        .map(|response| response.into_inner().pollers.len())
 }
 
 fn progress_of(result: &AgentRunResult) -> Progress {

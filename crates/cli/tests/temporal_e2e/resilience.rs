@@ -197,3 +197,43 @@ async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
     assert!(!unreachable.status.success());
     assert!(stderr.contains("TEMPORAL_ADDRESS"), "{stderr}");
 }
+
+/// A Temporal address that swallows packets (here: a loopback socket that never accepts, so
+/// the gRPC handshake never gets an answer) fails within the connect timeout, naming
+/// TEMPORAL_ADDRESS, instead of stalling for the OS's TCP timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_temporal_address_times_out_naming_the_variable() {
+    let blackhole = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback socket");
+    let address = blackhole.local_addr().expect("its address").to_string();
+    let mut args = TemporalArgs::at(address.clone());
+    args.connect_timeout = "1s".to_owned();
+
+    let started = std::time::Instant::now();
+    let error = stephook::temporal::connect(&args)
+        .await
+        .expect_err("nothing answers");
+    let took = started.elapsed();
+
+    let message = format!("{error:#}");
+    assert!(took < Duration::from_secs(5), "gave up after {took:?}");
+    assert!(message.contains("TEMPORAL_ADDRESS"), "{message}");
+    assert!(message.contains(&address), "{message}");
+    assert!(
+        message.contains("STEPHOOK_TEMPORAL_CONNECT_TIMEOUT"),
+        "{message}"
+    );
+
+    // The worker binary says the same and exits non-zero.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
+        .arg("worker")
+        .env("TEMPORAL_ADDRESS", &address)
+        .env("STEPHOOK_TEMPORAL_CONNECT_TIMEOUT", "1s")
+        .env("STEPHOOK_DATABASE_URL", "sqlite::memory:")
+        .env_remove("STEP_COMPLETE_WEBHOOK")
+        .output()
+        .expect("run stephook worker");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("TEMPORAL_ADDRESS"), "{stderr}");
+    drop(blackhole);
+}

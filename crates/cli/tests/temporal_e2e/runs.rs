@@ -262,3 +262,70 @@ async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
     assert_eq!(steps.len(), 2);
     assert!(steps.iter().all(|s| s.status == StepStatus::Success));
 }
+
+/// `stephook run` against a task queue nobody polls says so once, names the queue and
+/// `stephook worker`, and keeps waiting: the run completes once a worker comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_a_worker_says_so_once_and_waits_for_one() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let output = SharedOutput::default();
+    let options = RunWorkflowOptions {
+        run_id: Some("no-worker-yet".to_owned()),
+        steps: 1,
+        task_queue: env.task_queue.clone(),
+        temporal: env.server.temporal_args(),
+        ..Default::default()
+    };
+    let mut out = output.clone();
+    let run = tokio::spawn(async move { run_workflow_to(options, &mut out).await });
+
+    let hint = "no worker is polling task queue";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !output.text().contains(hint) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hint: {}",
+            output.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let worker = env.start_worker();
+    let outcome = tokio::time::timeout(harness::RUN_TIMEOUT, run)
+        .await
+        .expect("ended in time")
+        .expect("joined")
+        .expect("the run completes once a worker polls");
+
+    let printed = output.text();
+    assert_eq!(printed.matches(hint).count(), 1, "{printed}");
+    assert!(printed.contains("stephook worker"), "{printed}");
+    assert!(printed.contains(&env.task_queue), "{printed}");
+    assert_eq!(outcome.result.map(|r| r.steps), Some(1));
+    worker.stop().await.expect("graceful stop");
+}
+
+/// What `run` prints, readable while it runs.
+#[derive(Clone, Default)]
+struct SharedOutput(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedOutput {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
