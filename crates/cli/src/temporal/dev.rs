@@ -24,6 +24,8 @@ pub const DEFAULT_RECEIVER_PORT: u16 = 8787;
 const DEV_KEY: &str = "stephook-dev-key";
 const DEV_SIGNING_SECRET: &str = "whsec_c3RlcGhvb2stZGV2LXNpZ25pbmctc2VjcmV0";
 const RECEIVER_PATH: &str = "/hooks/step-complete";
+const STATE_DIR: &str = "stephook-dev";
+const STATE_FILE: &str = "temporal.db";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
@@ -33,9 +35,13 @@ pub struct DevArgs {
     /// Temporal web UI port.
     #[arg(long, default_value_t = DEFAULT_UI_PORT)]
     pub ui_port: u16,
-    /// Keep Temporal's state in this SQLite file (default: in memory, gone on exit).
-    #[arg(long)]
+    /// Keep Temporal's state in this SQLite file (default: `stephook-dev/temporal.db` in the
+    /// checkout's build directory, so a restart resumes the runs in flight).
+    #[arg(long, conflicts_with = "ephemeral")]
     pub temporal_db: Option<PathBuf>,
+    /// Keep Temporal's state in memory only (gone on exit).
+    #[arg(long)]
+    pub ephemeral: bool,
     /// Port of the built-in webhook receiver.
     #[arg(long, default_value_t = DEFAULT_RECEIVER_PORT)]
     pub receiver_port: u16,
@@ -76,10 +82,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         stopped(stop_rx.clone()),
     ));
 
+    let state = if args.ephemeral {
+        None
+    } else {
+        Some(match &args.temporal_db {
+            Some(path) => path.clone(),
+            None => default_state_file()?,
+        })
+    };
     let server = DevServer::start(DevServerOptions {
         port: Some(args.temporal_port),
         ui_port: Some(args.ui_port),
-        db_filename: args.temporal_db.clone(),
+        db_filename: state.clone(),
         inherit_output: true,
         // The server's warnings at start are noise in a demo; errors still show.
         log_level: "error".to_owned(),
@@ -118,6 +132,13 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         "  worker           task queue {}, step store {}",
         args.task_queue, config.store.url
     );
+    match &state {
+        Some(path) => println!(
+            "  Temporal state   {}  (kept across restarts; --ephemeral keeps it in memory)",
+            path.display()
+        ),
+        None => println!("  Temporal state   in memory (--ephemeral): gone when this stops"),
+    }
     if let Some(addr) = args.metrics_addr {
         println!("  metrics          http://{addr}/metrics");
     }
@@ -160,6 +181,29 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         demo.await.context("the demo run panicked")??;
     }
     Ok(())
+}
+
+/// Where `stephook dev` keeps the dev server's state by default: `stephook-dev/temporal.db` in the
+/// build directory of the checkout whose binary this is (cargo marks it with `CACHEDIR.TAG`), so
+/// `cargo clean` clears it with the rest; for an installed binary, `.stephook-dev/` in the
+/// current directory.
+fn default_state_file() -> anyhow::Result<PathBuf> {
+    let build_dir = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .take(3)
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .map(|dir| dir.join(STATE_DIR))
+    });
+    let dir = match build_dir {
+        Some(dir) => dir,
+        None => std::env::current_dir()
+            .context("cannot find the current directory for the dev server's state")?
+            .join(format!(".{STATE_DIR}")),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {} (--temporal-db)", dir.display()))?;
+    Ok(dir.join(STATE_FILE))
 }
 
 /// Completes when `stop` turns true (or its sender is gone).

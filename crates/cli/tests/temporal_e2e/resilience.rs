@@ -237,3 +237,97 @@ async fn a_blackholed_temporal_address_times_out_naming_the_variable() {
     assert!(stderr.contains("TEMPORAL_ADDRESS"), "{stderr}");
     drop(blackhole);
 }
+
+/// `stephook dev` keeps the dev server's state in a file: stopped mid-run and started again, it
+/// resumes the run in flight and finishes it, each step stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_restarted_mid_run_resumes_the_run() {
+    if stephook::temporal::DevServer::find_binary().is_none() {
+        stephook_store::testing::skip("the `temporal` binary is not installed");
+        return;
+    }
+    let free = || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("steps.db").display());
+    let state = dir.path().join("temporal.db");
+    let (temporal_port, ui_port, receiver_port) = (free(), free(), free());
+    let start_dev = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
+            .args(["dev", "--demo-steps", "0", "--task-queue", "dev-restart"])
+            .args(["--temporal-port", &temporal_port.to_string()])
+            .args(["--ui-port", &ui_port.to_string()])
+            .args(["--receiver-port", &receiver_port.to_string()])
+            .arg("--temporal-db")
+            .arg(&state)
+            .env("STEPHOOK_DATABASE_URL", &database_url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start stephook dev")
+    };
+    let stop = |mut child: std::process::Child| {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("dev exits")
+    };
+    let address = format!("127.0.0.1:{temporal_port}");
+    let connect = || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match stephook::temporal::connect(&TemporalArgs::at(address.clone())).await {
+                Ok(client) => return client,
+                Err(error) => assert!(std::time::Instant::now() < deadline, "{error:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+
+    // Arrange: a 3-step run whose steps take 2 s each; stop dev once step 0 is stored.
+    let first = start_dev();
+    let client = connect().await;
+    let input = stephook_workflows::AgentRunInput {
+        agent_id: "agent-dev".to_owned(),
+        run_id: Some("across-restart".to_owned()),
+        messages: vec![stephook_core::Message::user("go sleep-ms:2000")],
+        max_steps: Some(3),
+    };
+    let handle = stephook::temporal::start::start_agent_workflow(&client, "dev-restart", input)
+        .await
+        .expect("start the run");
+    harness::wait_for_steps_done(&handle, 1).await;
+    let stopped = stop(first);
+    assert!(stopped.success(), "dev stops cleanly: {stopped:?}");
+
+    // Act: start dev again on the same state file.
+    let second = start_dev();
+    let client = connect().await;
+    let handle = client.get_workflow_handle::<stephook_workflows::AgentWorkflow>(
+        stephook_workflows::workflow_id_for("across-restart"),
+    );
+    let result = harness::result(&handle).await;
+    stop(second);
+
+    // Assert
+    assert_eq!(result.steps, 3);
+    let store = stephook_store::Store::connect(
+        &stephook_core::StoreArgs {
+            database_url: stephook_core::Secret::new(database_url),
+        }
+        .validate()
+        .expect("valid URL"),
+    )
+    .await
+    .expect("open the step store");
+    let steps = store
+        .list_steps(Some("across-restart"), 10)
+        .await
+        .expect("steps");
+    assert_eq!(steps.len(), 3, "each step stored once: {steps:?}");
+    assert!(steps.iter().all(|s| s.status == StepStatus::Success));
+}

@@ -237,6 +237,7 @@ async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
         temporal_port: free(),
         ui_port: free(),
         temporal_db: None,
+        ephemeral: true,
         receiver_port: free(),
         demo_steps: 2,
         exit_after_demo: true,
