@@ -27,20 +27,23 @@ struct Harness {
     webhook: WebhookService,
 }
 
+/// A webhook client sending to `receiver`, with a 3 s timeout.
+fn webhook_to(receiver: &Receiver) -> WebhookService {
+    let config = WebhookArgs {
+        url: Some(Secret::new(receiver.url())),
+        timeout_ms: Some("3000".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid webhook settings");
+    WebhookService::new(config).expect("a webhook client")
+}
+
 impl Harness {
     async fn start(reply: Reply, retry_ms: &[u64]) -> Self {
         let test = testing::sqlite().await;
         let receiver = Receiver::start(reply).await;
-        let webhook = WebhookService::new(
-            WebhookArgs {
-                url: Some(Secret::new(receiver.url())),
-                timeout_ms: Some("3000".into()),
-                ..Default::default()
-            }
-            .validate()
-            .unwrap(),
-        )
-        .unwrap();
+        let webhook = webhook_to(&receiver);
         let config = DispatcherConfig {
             schedule: RetrySchedule::new(
                 retry_ms
@@ -342,16 +345,7 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
         return;
     };
     let receiver = Receiver::start(Reply::Status(200)).await;
-    let webhook = WebhookService::new(
-        WebhookArgs {
-            url: Some(Secret::new(receiver.url())),
-            timeout_ms: Some("3000".into()),
-            ..Default::default()
-        }
-        .validate()
-        .unwrap(),
-    )
-    .unwrap();
+    let webhook = webhook_to(&receiver);
     let second_pool = stephook_store::Store::connect(
         &stephook_core::StoreArgs {
             database_url: Secret::new(test.url.clone()),

@@ -1,12 +1,13 @@
-//! The bench's webhook endpoint: a loopback axum server that answers 200 at once and counts every
-//! delivery by step id (from the body) and by `webhook-id`, so lost and duplicated notifications
-//! can be told apart afterwards.
+//! The bench's webhook endpoint: a loopback axum server that answers at once (200, or another
+//! status while an outage is simulated) and counts every delivery it accepted by step id (from the
+//! body) and by `webhook-id`, so lost and duplicated notifications can be told apart afterwards.
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -41,6 +42,7 @@ pub struct Tally {
 pub struct Receiver {
     url: String,
     deliveries: Arc<Mutex<Deliveries>>,
+    status: Arc<AtomicU16>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -52,12 +54,19 @@ impl Receiver {
             .context("cannot listen on a loopback port for the bench receiver")?;
         let url = format!("http://{}/hooks/step-complete", listener.local_addr()?);
         let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+        let status = Arc::new(AtomicU16::new(StatusCode::OK.as_u16()));
         let shared = Arc::clone(&deliveries);
+        let answer = Arc::clone(&status);
         let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let shared = Arc::clone(&shared);
+            let answer =
+                StatusCode::from_u16(answer.load(Ordering::Relaxed)).unwrap_or(StatusCode::OK);
             async move {
-                record(&shared, &headers, &body);
-                StatusCode::OK
+                // Only what the endpoint accepted counts as delivered.
+                if answer.is_success() {
+                    record(&shared, &headers, &body);
+                }
+                answer
             }
         });
         let (stop, stopped) = oneshot::channel::<()>();
@@ -72,6 +81,7 @@ impl Receiver {
         Ok(Self {
             url,
             deliveries,
+            status,
             stop: Some(stop),
             task: Some(task),
         })
@@ -79,6 +89,11 @@ impl Receiver {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// From now on, answer every request with `status` (503 simulates an outage).
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
     }
 
     /// `ignored`: steps sent outside the measured load (the warm-up), left out of every count.

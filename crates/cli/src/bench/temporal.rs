@@ -1,6 +1,7 @@
-//! `stephook bench temporal`: the same load twice, each on its own fresh dev server (in memory)
-//! and its own worker process — once with webhooks to a loopback receiver, once with webhooks
-//! disabled (the ceiling) — and the figures of both, printed from this one run.
+//! `stephook bench temporal`: the same load three times, each on its own fresh dev server (in
+//! memory) and its own worker process — webhooks to a loopback receiver that answers 200; the
+//! same receiver answering 503 for the whole load (an outage), then 200 again; webhooks disabled
+//! (the ceiling) — and the figures of all three, printed from this one run.
 
 use super::load::{Load, LoadResult, run_one};
 use super::receiver::{Receiver, Tally};
@@ -17,12 +18,37 @@ use tokio::time::Instant;
 const BENCH_SIGNING_SECRET: &str = "whsec_c3RlcGhvb2stYmVuY2gtc2lnbmluZy1zZWNyZXQ=";
 /// The warm-up run proves the worker polls before the clock starts.
 const WARMUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// After an outage, the outbox has this long to deliver everything: the 60 s grace period after
+/// each step, the first 5 s (±20 %) retry, and room for a few thousand sends.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(240);
+const RECOVERY_POLL: Duration = Duration::from_millis(500);
+/// What the receiver answers during the outage.
+const OUTAGE_STATUS: u16 = 503;
 
 /// The issue's targets, printed next to what was measured.
 const TARGET_RATIO: f64 = 0.90;
 const TARGET_CPU_PER_1000: f64 = 5.0;
 /// Megabytes (10^6 bytes); /proc reports KiB.
 const TARGET_PEAK_RSS_MB: f64 = 40.0;
+const TARGET_OUTAGE_PACE_RATIO: f64 = 0.90;
+
+/// What the webhook endpoint does during a measured run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// Answers 200.
+    Up,
+    /// Answers 503 for the whole load, then 200: the outbox must deliver everything after.
+    Down,
+    /// No webhook configured (the ceiling).
+    Off,
+}
+
+/// How the notifications of an outage run fared once the endpoint came back.
+struct Recovery {
+    delivered: u64,
+    expected: u64,
+    took: Duration,
+}
 
 /// One measured run's figures.
 struct RunFigures {
@@ -31,6 +57,10 @@ struct RunFigures {
     peak_rss_mib: f64,
     tally: Option<Tally>,
     worker_log: String,
+    /// Steps per second within one run (its first step's start to its last step's commit),
+    /// averaged over the runs: how fast the agent loop itself goes.
+    agent_steps_per_s: f64,
+    recovery: Option<Recovery>,
 }
 
 impl RunFigures {
@@ -77,13 +107,18 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
         }
     );
 
-    let with = measure(&args, dir.path(), &format!("{tag}-hooks"), true).await?;
+    let with = measure(&args, dir.path(), &format!("{tag}-hooks"), Endpoint::Up).await?;
     print_run("webhooks -> loopback receiver", &with);
-    let ceiling = measure(&args, dir.path(), &format!("{tag}-ceiling"), false).await?;
+    let outage = measure(&args, dir.path(), &format!("{tag}-outage"), Endpoint::Down).await?;
+    print_run(
+        &format!("webhooks -> receiver answering {OUTAGE_STATUS} during the load, then 200"),
+        &outage,
+    );
+    let ceiling = measure(&args, dir.path(), &format!("{tag}-ceiling"), Endpoint::Off).await?;
     print_run("webhooks disabled (ceiling)", &ceiling);
-    print_summary(&with, &ceiling);
+    print_summary(&with, &outage, &ceiling);
 
-    let failed = with.load.failed + ceiling.load.failed;
+    let failed = with.load.failed + outage.load.failed + ceiling.load.failed;
     if failed > 0 {
         bail!("{failed} workflows did not complete; the figures above cover only those that did");
     }
@@ -114,8 +149,9 @@ async fn measure(
     args: &BenchTemporalArgs,
     dir: &Path,
     label: &str,
-    webhooks: bool,
+    endpoint: Endpoint,
 ) -> anyhow::Result<RunFigures> {
+    let webhooks = endpoint != Endpoint::Off;
     let server = DevServer::start(DevServerOptions::default())
         .await
         .context("cannot start the Temporal dev server")?;
@@ -156,11 +192,17 @@ async fn measure(
     worker.ensure_running()?;
     let warmup = warmup.context("the warm-up run did not complete")?;
 
+    if endpoint == Endpoint::Down
+        && let Some(receiver) = &receiver
+    {
+        receiver.set_status(OUTAGE_STATUS);
+    }
     let cpu_before = worker.cpu_seconds()?;
+    let run_id_prefix = format!("bench-{label}");
     let load = Load {
         client: &client,
         task_queue: &task_queue,
-        run_id_prefix: &format!("bench-{label}"),
+        run_id_prefix: &run_id_prefix,
         workflows: args.workflows,
         steps: args.steps,
         in_flight: args.in_flight,
@@ -170,11 +212,20 @@ async fn measure(
     .await;
     worker.ensure_running()?;
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
+    let recovery = match (&receiver, endpoint) {
+        (Some(receiver), Endpoint::Down) => {
+            receiver.set_status(200);
+            Some(recover(receiver, &load.step_ids, &warmup.step_ids).await)
+        }
+        _ => None,
+    };
     let peak_rss_mib = worker.peak_rss_mib()?;
-    // Every run ended after its last notification returned, so nothing is still on its way.
+    // Every run ended after its last notification returned (and an outage run's recovery is
+    // over), so nothing is still on its way.
     let tally = receiver
         .as_ref()
         .map(|r| r.tally(&load.step_ids, &warmup.step_ids));
+    let agent_steps_per_s = agent_pace(&database_url, &run_id_prefix, args.workflows).await?;
 
     let worker_log = worker.log_tail();
     let status = worker.stop().await?;
@@ -191,7 +242,53 @@ async fn measure(
         peak_rss_mib,
         tally,
         worker_log,
+        agent_steps_per_s,
+        recovery,
     })
+}
+
+/// Waits (bounded) until the receiver has accepted every expected notification.
+async fn recover(receiver: &Receiver, expected: &[String], ignored: &[String]) -> Recovery {
+    let started = Instant::now();
+    let deadline = started + RECOVERY_TIMEOUT;
+    loop {
+        let tally = receiver.tally(expected, ignored);
+        if tally.lost == 0 || Instant::now() >= deadline {
+            return Recovery {
+                delivered: tally.received,
+                expected: expected.len() as u64,
+                took: started.elapsed(),
+            };
+        }
+        tokio::time::sleep(RECOVERY_POLL).await;
+    }
+}
+
+/// Steps per second of the agent loop, per run, averaged: each run's steps over the time from
+/// its first step's start to its last step's commit, as the step store recorded them.
+async fn agent_pace(database_url: &str, run_id_prefix: &str, runs: u32) -> anyhow::Result<f64> {
+    let store = crate::open::store(&stephook_core::StoreArgs {
+        database_url: stephook_core::Secret::new(database_url),
+    })
+    .await?;
+    let mut paces = Vec::new();
+    for index in 0..runs {
+        let steps = store
+            .list_steps(
+                Some(&format!("{run_id_prefix}-{index}")),
+                i64::from(MAX_STEPS_LIMIT),
+            )
+            .await?;
+        let first = steps.iter().map(|s| s.created_at).min();
+        let last = steps.iter().filter_map(|s| s.completed_at).max();
+        if let (Some(first), Some(last)) = (first, last)
+            && last > first
+        {
+            paces.push(steps.len() as f64 * 1000.0 / (last - first) as f64);
+        }
+    }
+    store.close().await;
+    Ok(paces.iter().sum::<f64>() / paces.len().max(1) as f64)
 }
 
 fn print_run(title: &str, run: &RunFigures) {
@@ -205,6 +302,19 @@ fn print_run(title: &str, run: &RunFigures) {
         load.elapsed.as_secs_f64(),
         run.steps_per_s()
     );
+    println!(
+        "  agent loop {:.2} steps/s per run (first step's start to last step's commit, mean)",
+        run.agent_steps_per_s
+    );
+    if let Some(recovery) = &run.recovery {
+        println!(
+            "  after the endpoint came back: {} / {} notifications delivered by the outbox in \
+             {:.1} s, no command run",
+            recovery.delivered,
+            recovery.expected,
+            recovery.took.as_secs_f64()
+        );
+    }
     println!(
         "  worker CPU {:.2} s = {:.2} s per 1000 steps; worker peak RSS {:.1} MB ({:.1} MiB)",
         run.worker_cpu_s,
@@ -247,8 +357,13 @@ fn print_run(title: &str, run: &RunFigures) {
     }
 }
 
-fn print_summary(with: &RunFigures, ceiling: &RunFigures) {
+fn print_summary(with: &RunFigures, outage: &RunFigures, ceiling: &RunFigures) {
     let ratio = with.steps_per_s() / ceiling.steps_per_s().max(f64::EPSILON);
+    let pace_ratio = outage.agent_steps_per_s / with.agent_steps_per_s.max(f64::EPSILON);
+    let (recovered, expected) = outage
+        .recovery
+        .as_ref()
+        .map_or((0, 0), |r| (r.delivered, r.expected));
     let lost = with.tally.map_or(0, |t| t.lost);
     let cpu = with.cpu_per_1000_steps().max(ceiling.cpu_per_1000_steps());
     let rss = mb(with.peak_rss_mib.max(ceiling.peak_rss_mib));
@@ -271,6 +386,17 @@ fn print_summary(with: &RunFigures, ceiling: &RunFigures) {
     println!(
         "  webhooks lost = {lost}   target 0: {}",
         verdict(lost == 0)
+    );
+    println!(
+        "  agent loop steps/s, endpoint down / up = {:.2} / {:.2} = {pace_ratio:.2}   target >= \
+         {TARGET_OUTAGE_PACE_RATIO:.2}: {}",
+        outage.agent_steps_per_s,
+        with.agent_steps_per_s,
+        verdict(pace_ratio >= TARGET_OUTAGE_PACE_RATIO)
+    );
+    println!(
+        "  notifications delivered after the outage = {recovered} / {expected}   target all: {}",
+        verdict(expected > 0 && recovered == expected)
     );
 }
 

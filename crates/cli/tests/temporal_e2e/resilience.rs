@@ -242,16 +242,10 @@ async fn a_blackholed_temporal_address_times_out_naming_the_variable() {
 /// resumes the run in flight and finishes it, each step stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_restarted_mid_run_resumes_the_run() {
-    if stephook::temporal::DevServer::find_binary().is_none() {
-        stephook_store::testing::skip("the `temporal` binary is not installed");
+    if !harness::temporal_cli_installed() {
         return;
     }
-    let free = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port()
-    };
+    let free = harness::free_port;
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = format!("sqlite://{}", dir.path().join("steps.db").display());
     let state = dir.path().join("temporal.db");

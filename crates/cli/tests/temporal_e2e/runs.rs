@@ -221,16 +221,10 @@ async fn without_a_url_runs_complete_and_nothing_is_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
-    if stephook::temporal::DevServer::find_binary().is_none() {
-        stephook_store::testing::skip("the `temporal` binary is not installed");
+    if !harness::temporal_cli_installed() {
         return;
     }
-    let free = || {
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port()
-    };
+    let free = harness::free_port;
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = format!("sqlite://{}", dir.path().join("dev.db").display());
     let args = stephook::temporal::DevArgs {
@@ -271,7 +265,8 @@ async fn run_without_a_worker_says_so_once_and_waits_for_one() {
     let Some(env) = env(Reply::Status(200)).await else {
         return;
     };
-    let output = SharedOutput::default();
+    // A log capture is a thread-safe buffer we can read while `run` writes to it.
+    let output = stephook_testkit::LogCapture::default();
     let options = RunWorkflowOptions {
         run_id: Some("no-worker-yet".to_owned()),
         steps: 1,
@@ -305,28 +300,4 @@ async fn run_without_a_worker_says_so_once_and_waits_for_one() {
     assert!(printed.contains(&env.task_queue), "{printed}");
     assert_eq!(outcome.result.map(|r| r.steps), Some(1));
     worker.stop().await.expect("graceful stop");
-}
-
-/// What `run` prints, readable while it runs.
-#[derive(Clone, Default)]
-struct SharedOutput(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl SharedOutput {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl std::io::Write for SharedOutput {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
