@@ -6,15 +6,19 @@ mod clock;
 mod connect;
 mod deliveries;
 mod error;
+mod sql_args;
 mod steps;
+mod steps_query;
 pub mod testing;
 
 pub use deliveries::{
     ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, Delivery,
-    DeliveryState, InvalidDeliveryState, Source,
+    DeliveryQuery, DeliveryState, InvalidDeliveryState, Source,
 };
 pub use error::StoreError;
+pub use sql_args::SortOrder;
 pub use steps::{TerminalTransition, TerminalUpdate};
+pub use steps_query::{StepCursor, StepQuery, StepWithMetrics};
 
 use sqlx::AnyPool;
 use std::sync::Arc;
