@@ -14,6 +14,7 @@ const view = {
   nextCursor: null,
   expanded: new Set(),
   busy: false,
+  again: false, // a refresh was asked for while one ran: run another when it ends
 };
 
 const $ = (id) => document.getElementById(id);
@@ -66,7 +67,10 @@ function askForToken() {
 }
 
 async function refresh() {
-  if (view.busy) return;
+  if (view.busy) {
+    view.again = true;
+    return;
+  }
   view.busy = true;
   try {
     const cursor = view.cursors[view.cursors.length - 1];
@@ -93,6 +97,10 @@ async function refresh() {
     else say("Cannot reach the API: " + error.message);
   } finally {
     view.busy = false;
+    if (view.again) {
+      view.again = false;
+      refresh();
+    }
   }
 }
 

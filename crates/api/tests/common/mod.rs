@@ -129,6 +129,18 @@ pub async fn seed_step(
     status: StepStatus,
     created_at: i64,
 ) -> StepId {
+    seed_step_due(store, agent_id, run_id, status, created_at, 0).await
+}
+
+/// As [`seed_step`], with the notification due `due_after_ms` from now.
+pub async fn seed_step_due(
+    store: &Store,
+    agent_id: &str,
+    run_id: &str,
+    status: StepStatus,
+    created_at: i64,
+    due_after_ms: i64,
+) -> StepId {
     let id = StepId::new_random();
     let step = Step {
         id: id.clone(),
@@ -154,7 +166,11 @@ pub async fn seed_step(
         model_call_ms: 30,
     };
     store
-        .upsert_step(&step, Some(metrics), status.is_terminal().then_some(0))
+        .upsert_step(
+            &step,
+            Some(metrics),
+            status.is_terminal().then_some(due_after_ms),
+        )
         .await
         .expect("seed a step");
     id
