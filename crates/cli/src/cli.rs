@@ -38,6 +38,9 @@ pub enum Command {
     /// Benchmarks: figures measured in one run and printed (not a test).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The HTTP API (steps in Letta's shape, deliveries, redelivery) and its console; also
+    /// delivers due notifications when a webhook URL is configured.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,4 +174,23 @@ pub struct BenchTemporalArgs {
     /// The worker's gRPC compression towards Temporal (its --temporal-grpc-compression).
     #[arg(long, value_enum, default_value_t = crate::temporal::connect::Compression::None)]
     pub worker_grpc_compression: crate::temporal::connect::Compression,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub api: stephook_api::ApiArgs,
+    /// Do not run the outbox dispatcher, even with a webhook URL configured.
+    #[arg(long)]
+    pub no_dispatch: bool,
+    /// The dispatcher's waits after each failed delivery (ms, s, m, h), then the delivery is dead.
+    #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE)]
+    pub retry_schedule: String,
+    /// How long delivered notifications and their steps are kept (dead ones twice as long).
+    #[arg(long, env = "STEPHOOK_RETENTION", default_value = DEFAULT_RETENTION)]
+    pub retention: String,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

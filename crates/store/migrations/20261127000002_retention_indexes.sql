@@ -1,3 +1,3 @@
--- Retention scans steps by age and notifications by state and age.
-CREATE INDEX IF NOT EXISTS steps_by_created_at ON steps (created_at, id);
+-- Retention scans notifications by state and age (steps by age use steps_by_created, which the
+-- API's paging adds).
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_state_age ON webhook_deliveries (state, updated_at);

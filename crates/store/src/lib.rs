@@ -7,16 +7,20 @@ mod connect;
 mod deliveries;
 mod error;
 mod retention;
+mod sql_args;
 mod steps;
+mod steps_query;
 pub mod testing;
 
 pub use deliveries::{
     ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, Delivery,
-    DeliveryState, InvalidDeliveryState, Source,
+    DeliveryQuery, DeliveryState, InvalidDeliveryState, Source,
 };
 pub use error::StoreError;
 pub use retention::Purged;
+pub use sql_args::SortOrder;
 pub use steps::{TerminalTransition, TerminalUpdate};
+pub use steps_query::{StepCursor, StepQuery, StepWithMetrics};
 
 use sqlx::AnyPool;
 use std::sync::Arc;

@@ -274,7 +274,7 @@ async fn write_metrics(
     Ok(())
 }
 
-fn step_from_row(row: &AnyRow) -> Result<Step, StoreError> {
+pub(crate) fn step_from_row(row: &AnyRow) -> Result<Step, StoreError> {
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
     let error_data: Option<String> = row.try_get("error_data")?;

@@ -2,6 +2,7 @@
 
 mod deliveries;
 mod direct_run;
+mod serve;
 mod settle;
 mod steps;
 
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Steps(command) => steps::run(command).await,
         Command::Deliveries(command) => deliveries::run(command).await,
         Command::Receive(args) => crate::receive::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Bench(BenchCommand::Temporal(args)) => crate::bench::temporal(args).await,
     }
 }

@@ -45,6 +45,9 @@ pub struct DevArgs {
     /// Port of the built-in webhook receiver.
     #[arg(long, default_value_t = DEFAULT_RECEIVER_PORT)]
     pub receiver_port: u16,
+    /// Port of the HTTP API and console on 127.0.0.1 (Letta's default port).
+    #[arg(long, default_value_t = stephook_api::config::DEFAULT_PORT)]
+    pub api_port: u16,
     /// Steps of the demo run (0: no demo run).
     #[arg(long, default_value_t = 3)]
     pub demo_steps: u32,
@@ -121,6 +124,15 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
         retention: stephook_direct::DEFAULT_RETENTION,
     };
+    // The API and console over the worker's store (loopback, no token).
+    let api = stephook_api::bind(
+        &stephook_api::ApiConfig::loopback(args.api_port),
+        crate::open::store_from(&config.store).await?,
+    )
+    .await
+    .context("cannot start the API (--api-port taken?)")?;
+    let api_url = api.base_url();
+    let api_task = tokio::spawn(api.serve(stopped(stop_rx.clone())));
     println!("stephook dev is up:");
     println!("  Temporal UI      {ui_url}");
     println!(
@@ -139,6 +151,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         ),
         None => println!("  Temporal state   in memory (--ephemeral): gone when this stops"),
     }
+    println!("  API              {api_url}/v1/steps/  (Letta clients: base_url={api_url})");
+    println!("  console          {api_url}/  (deliveries, redeliver)");
     if let Some(addr) = args.metrics_addr {
         println!("  metrics          http://{addr}/metrics");
     }
@@ -175,6 +189,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let worker_result = run_worker_until(config, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = receiver.await;
+    let _ = api_task.await;
     drop(server);
     worker_result?;
     if let Some(demo) = demo.filter(|_| args.exit_after_demo) {

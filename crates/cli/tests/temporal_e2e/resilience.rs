@@ -249,13 +249,14 @@ async fn dev_restarted_mid_run_resumes_the_run() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = format!("sqlite://{}", dir.path().join("steps.db").display());
     let state = dir.path().join("temporal.db");
-    let (temporal_port, ui_port, receiver_port) = (free(), free(), free());
+    let (temporal_port, ui_port, receiver_port, api_port) = (free(), free(), free(), free());
     let start_dev = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
             .args(["dev", "--demo-steps", "0", "--task-queue", "dev-restart"])
             .args(["--temporal-port", &temporal_port.to_string()])
             .args(["--ui-port", &ui_port.to_string()])
             .args(["--receiver-port", &receiver_port.to_string()])
+            .args(["--api-port", &api_port.to_string()])
             .arg("--temporal-db")
             .arg(&state)
             .env("STEPHOOK_DATABASE_URL", &database_url)

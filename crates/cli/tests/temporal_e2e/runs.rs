@@ -233,6 +233,7 @@ async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
         temporal_db: None,
         ephemeral: true,
         receiver_port: free(),
+        api_port: free(),
         demo_steps: 2,
         exit_after_demo: true,
         task_queue: "dev-test".to_owned(),

@@ -8,10 +8,12 @@
 
 mod attempts;
 mod claims;
+mod query;
 mod requeue;
 
 pub use attempts::{ActivityAttempt, Attempt, AttemptPath, AttemptRecord};
 pub use claims::{ClaimScope, ClaimedDelivery};
+pub use query::DeliveryQuery;
 
 use crate::{Store, StoreError};
 use sqlx::any::AnyRow;
@@ -20,7 +22,7 @@ use std::fmt;
 use std::str::FromStr;
 use stephook_core::{StepId, StepStatus, now_millis};
 
-const DELIVERY_COLUMNS: &str = "step_id, step_status, state, source, attempts, scheduled_attempts, \
+pub(crate) const DELIVERY_COLUMNS: &str = "step_id, step_status, state, source, attempts, scheduled_attempts, \
     next_attempt_at, last_http_status, last_error, last_duration_ms, delivered_at, created_at, \
     updated_at";
 
