@@ -29,6 +29,8 @@ pub struct WorkerSpec<'a> {
     pub task_queue: &'a str,
     pub max_concurrent_activities: usize,
     pub grpc_compression: Compression,
+    /// The dispatcher's retry schedule (the worker's default when `None`).
+    pub retry_schedule: Option<&'a str>,
     /// The worker's stdout and stderr go here.
     pub log_path: &'a Path,
 }
@@ -71,6 +73,10 @@ impl WorkerProcess {
         match spec.webhook_url {
             Some(url) => command.env("STEP_COMPLETE_WEBHOOK", url),
             None => command.env_remove("STEP_COMPLETE_WEBHOOK"),
+        };
+        match spec.retry_schedule {
+            Some(schedule) => command.env("STEPHOOK_RETRY_SCHEDULE", schedule),
+            None => command.env_remove("STEPHOOK_RETRY_SCHEDULE"),
         };
         match spec.signing_secret {
             Some(secret) => command.env("STEP_COMPLETE_SIGNING_SECRET", secret),
