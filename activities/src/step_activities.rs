@@ -124,12 +124,9 @@ impl StepActivities {
             updated_at: now,
             completed_at: input.status.is_terminal().then_some(now),
         };
-        let notify_after_ms = self
-            .webhook
-            .is_configured()
-            .then(|| duration_millis(self.outbox_grace));
+        let notify_after = self.webhook.is_configured().then_some(self.outbox_grace);
         self.store
-            .upsert_step(&step, input.metrics, notify_after_ms)
+            .upsert_step(&step, input.metrics, notify_after)
             .await
             .map_err(store_failure)
     }

@@ -187,14 +187,14 @@ async fn console_redelivers_a_dead_delivery_in_chromium() {
 
 /// A notification due in an hour: it stays pending while the test runs.
 async fn seed_pending(server: &Server, created_at: i64) {
-    const IN_AN_HOUR_MS: i64 = 3_600_000;
+    const IN_AN_HOUR: std::time::Duration = std::time::Duration::from_secs(3_600);
     common::seed_step_due(
         server.store(),
         "agent-demo",
         "run-43",
         StepStatus::Cancelled,
         created_at,
-        IN_AN_HOUR_MS,
+        IN_AN_HOUR,
     )
     .await;
 }

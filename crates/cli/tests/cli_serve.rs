@@ -70,7 +70,10 @@ async fn serve_delivers_due_notifications_and_answers_the_api() {
     let id = StepId::new_random();
     let mut step = Step::pending(id.clone(), "agent", Some("run".into()));
     step.status = StepStatus::Success;
-    store.upsert_step(&step, None, Some(0)).await.unwrap();
+    store
+        .upsert_step(&step, None, Some(std::time::Duration::ZERO))
+        .await
+        .unwrap();
     store.close().await;
     let receiver = Receiver::start(Reply::Status(200)).await;
     let port = free_port();

@@ -3,6 +3,7 @@
 
 use crate::dispatcher::DispatcherHandle;
 use serde_json::Value;
+use std::time::Duration;
 use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage};
 use stephook_store::{Store, StoreError, TerminalTransition, TerminalUpdate};
 
@@ -102,15 +103,12 @@ impl StepManager {
         update: TerminalUpdate,
     ) -> Result<TerminalTransition, StepError> {
         // Due at once: direct mode has no fast path to wait for.
-        let notify_after_ms = self.dispatcher.is_configured().then_some(0);
-        if notify_after_ms.is_none() {
+        let notify_after = self.dispatcher.is_configured().then_some(Duration::ZERO);
+        if notify_after.is_none() {
             tracing::debug!(step_id = %id, "STEP_COMPLETE_WEBHOOK not configured, skipping step-complete notification");
         }
-        let transition = self
-            .store
-            .complete_step(id, &update, notify_after_ms)
-            .await?;
-        if transition == TerminalTransition::Applied && notify_after_ms.is_some() {
+        let transition = self.store.complete_step(id, &update, notify_after).await?;
+        if transition == TerminalTransition::Applied && notify_after.is_some() {
             // Committed: now the dispatcher may look. It would find the row by polling anyway.
             self.dispatcher.wake();
         }

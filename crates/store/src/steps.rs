@@ -3,7 +3,8 @@
 use crate::{Source, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
+use std::time::Duration;
+use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, duration_millis, now_millis};
 
 const STEP_COLUMNS: &str = "id, agent_id, run_id, status, model, provider, prompt_tokens, \
     completion_tokens, total_tokens, stop_reason, error_type, error_data, created_at, updated_at, \
@@ -55,26 +56,26 @@ impl Store {
 
     /// Inserts or replaces a step (and its metrics) by id, in one transaction: what an activity
     /// that may be retried needs, since a retry must never store the step twice. With
-    /// `notify_after_ms`, the step's notification row is written in the same transaction, due
+    /// `notify_after`, the step's notification row is written in the same transaction, due
     /// that long from now (Temporal's grace period for its fast path); an existing row is kept
     /// as it is, so a retry never re-queues a delivered notification.
     pub async fn upsert_step(
         &self,
         step: &Step,
         metrics: Option<StepMetrics>,
-        notify_after_ms: Option<i64>,
+        notify_after: Option<Duration>,
     ) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
         let mut tx = self.pool.begin().await?;
         write_step(&mut tx, step, true).await?;
-        if let Some(due_after_ms) = notify_after_ms.filter(|_| step.status.is_terminal()) {
+        if let Some(due_after) = notify_after.filter(|_| step.status.is_terminal()) {
             crate::deliveries::enqueue(
                 &mut tx,
                 self.kind,
                 &step.id,
                 step.status,
                 Source::Temporal,
-                due_after_ms,
+                duration_millis(due_after),
                 false,
             )
             .await?;
@@ -137,14 +138,14 @@ impl Store {
         .transpose()
     }
 
-    /// Moves a pending step to a terminal state and, when `notify_after_ms` is given, queues its
+    /// Moves a pending step to a terminal state and, when `notify_after` is given, queues its
     /// notification (due that long from now) in the same transaction, so a committed step always
     /// has its outbox row. `None` is for a process with no webhook configured: nothing to queue.
     pub async fn complete_step(
         &self,
         id: &StepId,
         update: &TerminalUpdate,
-        notify_after_ms: Option<i64>,
+        notify_after: Option<Duration>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
         let _gate = self.write_gate().await;
@@ -179,14 +180,14 @@ impl Store {
             if let Some(metrics) = update.metrics {
                 write_metrics(&mut tx, id, metrics).await?;
             }
-            if let Some(due_after_ms) = notify_after_ms {
+            if let Some(due_after) = notify_after {
                 crate::deliveries::enqueue(
                     &mut tx,
                     self.kind,
                     id,
                     update.status,
                     Source::Direct,
-                    due_after_ms,
+                    duration_millis(due_after),
                     true,
                 )
                 .await?;

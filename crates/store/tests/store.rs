@@ -62,7 +62,11 @@ async fn pending_step_in(store: &Store, run_id: &str) -> Step {
 async fn due_step(store: &Store) -> Step {
     let step = pending_step(store).await;
     store
-        .complete_step(&step.id, &TerminalUpdate::new(StepStatus::Success), Some(0))
+        .complete_step(
+            &step.id,
+            &TerminalUpdate::new(StepStatus::Success),
+            Some(Duration::ZERO),
+        )
         .await
         .expect("complete");
     step
@@ -132,7 +136,11 @@ async fn create_step_writes_its_notification_row_once(store: Store) {
 
     // Arrange: the step and its row, due after the fast path's grace period.
     store
-        .upsert_step(&step, None, Some(LONG_LEASE_MS))
+        .upsert_step(
+            &step,
+            None,
+            Some(Duration::from_millis(LONG_LEASE_MS as u64)),
+        )
         .await
         .unwrap();
     let row = store.delivery(&step.id).await.unwrap().expect("a row");
@@ -154,7 +162,10 @@ async fn create_step_writes_its_notification_row_once(store: Store) {
         duration_ms: 2,
     };
     assert!(store.record_activity_attempt(&delivered).await.unwrap());
-    store.upsert_step(&step, None, Some(0)).await.unwrap();
+    store
+        .upsert_step(&step, None, Some(Duration::ZERO))
+        .await
+        .unwrap();
 
     // Assert: the retry did not queue the delivered notification again.
     let row = store.delivery(&step.id).await.unwrap().expect("a row");
@@ -168,11 +179,11 @@ async fn terminal_updates_apply_once_and_queue_one_delivery(store: Store) {
     update.stop_reason = Some("end_turn".into());
 
     let first = store
-        .complete_step(&step.id, &update, Some(0))
+        .complete_step(&step.id, &update, Some(Duration::ZERO))
         .await
         .unwrap();
     let again = store
-        .complete_step(&step.id, &update, Some(0))
+        .complete_step(&step.id, &update, Some(Duration::ZERO))
         .await
         .unwrap();
 
@@ -191,18 +202,26 @@ async fn terminal_updates_apply_once_and_queue_one_delivery(store: Store) {
 async fn unknown_and_conflicting_updates_are_errors(store: Store) {
     let step = pending_step(&store).await;
     store
-        .complete_step(&step.id, &TerminalUpdate::new(StepStatus::Failed), Some(0))
+        .complete_step(
+            &step.id,
+            &TerminalUpdate::new(StepStatus::Failed),
+            Some(Duration::ZERO),
+        )
         .await
         .unwrap();
 
     let conflict = store
-        .complete_step(&step.id, &TerminalUpdate::new(StepStatus::Success), Some(0))
+        .complete_step(
+            &step.id,
+            &TerminalUpdate::new(StepStatus::Success),
+            Some(Duration::ZERO),
+        )
         .await;
     let unknown = store
         .complete_step(
             &StepId::new_random(),
             &TerminalUpdate::new(StepStatus::Success),
-            Some(0),
+            Some(Duration::ZERO),
         )
         .await;
 
@@ -304,7 +323,11 @@ async fn claims_stay_within_their_scope(store: Store) {
     let third = pending_step_in(&store, "run-other").await;
     for step in [&mine, &other, &third] {
         store
-            .complete_step(&step.id, &TerminalUpdate::new(StepStatus::Success), Some(0))
+            .complete_step(
+                &step.id,
+                &TerminalUpdate::new(StepStatus::Success),
+                Some(Duration::ZERO),
+            )
             .await
             .unwrap();
     }
@@ -381,7 +404,10 @@ async fn attempts_are_recorded_with_their_history(store: Store) {
 async fn the_activity_fast_path_marks_delivered_and_leaves_failures_to_the_outbox(store: Store) {
     let mut step = Step::pending(StepId::derived("wf/run", 7), "agent-1", None);
     step.status = StepStatus::Success;
-    store.upsert_step(&step, None, Some(200)).await.unwrap();
+    store
+        .upsert_step(&step, None, Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
     let failed = ActivityAttempt {
         step_id: step.id.clone(),
         delivered: false,

@@ -129,17 +129,17 @@ pub async fn seed_step(
     status: StepStatus,
     created_at: i64,
 ) -> StepId {
-    seed_step_due(store, agent_id, run_id, status, created_at, 0).await
+    seed_step_due(store, agent_id, run_id, status, created_at, Duration::ZERO).await
 }
 
-/// As [`seed_step`], with the notification due `due_after_ms` from now.
+/// As [`seed_step`], with the notification due `due_after` from now.
 pub async fn seed_step_due(
     store: &Store,
     agent_id: &str,
     run_id: &str,
     status: StepStatus,
     created_at: i64,
-    due_after_ms: i64,
+    due_after: Duration,
 ) -> StepId {
     let id = StepId::new_random();
     let step = Step {
@@ -169,7 +169,7 @@ pub async fn seed_step_due(
         .upsert_step(
             &step,
             Some(metrics),
-            status.is_terminal().then_some(due_after_ms),
+            status.is_terminal().then_some(due_after),
         )
         .await
         .expect("seed a step");
