@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::paging::page_limit;
 use crate::steps::parse_step_id;
 use crate::time::iso;
 use axum::Json;
@@ -12,8 +13,6 @@ use serde::{Deserialize, Serialize};
 use stephook_store::{Attempt, Delivery, DeliveryQuery, DeliveryState};
 use utoipa::{IntoParams, ToSchema};
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 1000;
 /// The longest attempt history one answer carries (oldest first).
 const MAX_ATTEMPTS_SHOWN: i64 = 1000;
 /// Dead rows re-queued per transaction when redelivering them all: bounds memory and lock time.
@@ -173,13 +172,7 @@ pub async fn list_deliveries(
     params: Result<Query<DeliveryListParams>, QueryRejection>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let Query(params) = params?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit < 1 {
-        return Err(ApiError::Unprocessable(format!(
-            "limit must be at least 1, not {limit}"
-        )));
-    }
-    let limit = limit.min(MAX_LIMIT);
+    let limit = page_limit(params.limit)?;
     let query = DeliveryQuery {
         state: params.state.as_deref().map(parse_state).transpose()?,
         step_id: params.step_id.as_deref().map(parse_step_id).transpose()?,

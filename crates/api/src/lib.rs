@@ -14,6 +14,7 @@ pub mod deliveries;
 mod error;
 mod health;
 mod openapi;
+pub mod paging;
 mod server;
 pub mod steps;
 mod time;

@@ -6,6 +6,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::paging::page_limit;
 use crate::time::{iso, parse_iso_ms};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,9 +15,6 @@ use stephook_core::{StepId, StepStatus};
 use stephook_store::{SortOrder, StepCursor, StepQuery, StepWithMetrics};
 use utoipa::{IntoParams, ToSchema};
 
-pub const DEFAULT_LIMIT: i64 = 50;
-/// Larger requests are served this many (Letta's clients page on).
-pub const MAX_LIMIT: i64 = 1000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
 /// A step in Letta's `Step` shape.
@@ -224,12 +222,7 @@ pub async fn list_steps(
 }
 
 fn step_query(params: StepListParams) -> Result<StepQuery, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit < 1 {
-        return Err(ApiError::Unprocessable(format!(
-            "limit must be at least 1 (at most {MAX_LIMIT} are returned), not {limit}"
-        )));
-    }
+    let limit = page_limit(params.limit)?;
     let cursor = match (params.after.as_deref(), params.before.as_deref()) {
         (Some(_), Some(_)) => {
             return Err(ApiError::Unprocessable(
@@ -258,7 +251,7 @@ fn step_query(params: StepListParams) -> Result<StepQuery, ApiError> {
             Order::Desc => SortOrder::Desc,
         },
         cursor,
-        limit: limit.min(MAX_LIMIT),
+        limit,
     })
 }
 
