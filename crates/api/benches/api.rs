@@ -95,6 +95,17 @@ where
     })
 }
 
+/// One API request, its whole body read (what a client pays for).
+async fn get_body(http: reqwest::Client, url: String) -> BenchResult {
+    http.get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    Ok(())
+}
+
 /// Spreads request `i` over the ids without a random number generator.
 fn pick(ids: &[String], i: usize) -> &str {
     &ids[(i.wrapping_mul(2_654_435_761)) % ids.len()]
@@ -189,16 +200,7 @@ async fn main() -> BenchResult {
         let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
         load(concurrency, requests, move |i| {
             let url = format!("{base}/v1/steps/{}", pick(&ids, i));
-            let http = http.clone();
-            async move {
-                http.get(url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .bytes()
-                    .await?;
-                Ok(())
-            }
+            get_body(http.clone(), url)
         })
         .await?
     };
@@ -220,16 +222,7 @@ async fn main() -> BenchResult {
         let (http, base) = (http.clone(), base.clone());
         load(concurrency, requests, move |_| {
             let url = format!("{base}/v1/steps/?limit={LIST_LIMIT}");
-            let http = http.clone();
-            async move {
-                http.get(url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .bytes()
-                    .await?;
-                Ok(())
-            }
+            get_body(http.clone(), url)
         })
         .await?
     };
