@@ -115,6 +115,13 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
+impl WebhookConfig {
+    /// The endpoint this configuration sends to; `None` when no URL is set.
+    pub fn endpoint(&self) -> Option<crate::Endpoint> {
+        self.url.as_ref().map(crate::Endpoint::of)
+    }
+}
+
 impl WebhookArgs {
     pub fn validate(&self) -> Result<WebhookConfig, ConfigError> {
         Ok(WebhookConfig {

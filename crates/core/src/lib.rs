@@ -2,6 +2,7 @@
 //! validated configuration read from the environment or the command line.
 
 pub mod config;
+pub mod endpoint;
 pub mod message;
 pub mod secret;
 pub mod step;
@@ -11,6 +12,7 @@ pub use config::{
     DatabaseKind, DatabaseUrl, MAX_WEBHOOK_TIMEOUT, SigningSecret, StoreArgs, StoreConfig,
     WebhookArgs, WebhookConfig, redacted_url,
 };
+pub use endpoint::Endpoint;
 pub use message::{Message, MessageError};
 pub use secret::Secret;
 pub use step::{
