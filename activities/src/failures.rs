@@ -75,6 +75,17 @@ pub(crate) fn step_body_failure(error: StepBodyError) -> ActivityError {
     )
 }
 
+/// The fast path could not take the step's row: store trouble is usually passing, and nothing
+/// was sent, so the next attempt (or the outbox, when the grace period ends) sends it.
+pub(crate) fn fast_path_failure(error: stephook_direct::FastPathError) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(format!("{error}; nothing was sent"))
+            .type_name(STORE_UNAVAILABLE.to_owned())
+            .non_retryable(false)
+            .build(),
+    )
+}
+
 /// Store trouble is usually passing (a restart, a lock): retry, except for a missing step.
 pub(crate) fn store_failure(error: StoreError) -> ActivityError {
     let non_retryable = matches!(error, StoreError::StepNotFound(_));

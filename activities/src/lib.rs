@@ -16,6 +16,7 @@
 //! [`WebhookService`]: stephook_webhook::WebhookService
 
 mod failures;
+mod fleet;
 mod metrics;
 mod step_activities;
 mod types;
@@ -27,8 +28,8 @@ pub use failures::{
 pub use metrics::{LATENCY_BUCKETS_SECONDS, WebhookMetrics};
 pub use step_activities::{DEFAULT_OUTBOX_GRACE, StepActivities, parse_webhook_input};
 pub use types::{
-    CreateStepInput, RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookFailureDetails,
-    WebhookResult,
+    CreateStepInput, LEFT_TO_OUTBOX, RecordUndeliveredInput, StepBodyInput, StepBodyOutput,
+    WebhookFailureDetails, WebhookResult,
 };
 
 /// Activity type names as they appear in workflow histories and as other SDKs call them.

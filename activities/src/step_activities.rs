@@ -1,7 +1,10 @@
 //! The activity implementations, registered on the worker as one [`StepActivities`] value that
 //! shares the store pool, the webhook client and the metrics across every activity task.
 
-use crate::failures::{invalid_webhook_input, step_body_failure, store_failure, webhook_failure};
+use crate::failures::{
+    fast_path_failure, invalid_webhook_input, step_body_failure, store_failure, webhook_failure,
+};
+use crate::fleet::FleetWebhooks;
 use crate::metrics::WebhookMetrics;
 use crate::types::{
     CreateStepInput, RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookResult,
@@ -9,9 +12,10 @@ use crate::types::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stephook_core::step_body::plan_step;
-use stephook_core::{Step, StepId, StepMetrics, duration_millis, now_millis};
-use stephook_store::{ActivityAttempt, Store};
-use stephook_webhook::{DeliveryReport, Outcome, OutcomeClass, WebhookService};
+use stephook_core::{Endpoint, Step, StepId, StepMetrics, duration_millis, now_millis};
+use stephook_direct::{FastPath, FastPathResult, NotSent};
+use stephook_store::{Notify, NotifyTo, Store};
+use stephook_webhook::WebhookService;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -27,53 +31,50 @@ const WEBHOOK_INPUT_SHAPE: &str =
 /// the webhook activity's whole budget (30 s schedule-to-close, checked in the workflow's
 /// timeouts), so the dispatchers only take over once the fast path has given up.
 pub const DEFAULT_OUTBOX_GRACE: Duration = Duration::from_secs(60);
-/// The fast path's bookkeeping gets this long: a slow store must not eat the attempt's budget
-/// (an attempt it fails to record is still sent again by the outbox, never lost).
-const RECORD_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-
 pub struct StepActivities {
-    pub store: Store,
-    pub webhook: WebhookService,
-    pub metrics: Arc<WebhookMetrics>,
-    /// See [`DEFAULT_OUTBOX_GRACE`]; tests shorten it.
-    pub outbox_grace: Duration,
+    store: Store,
+    metrics: Arc<WebhookMetrics>,
+    /// The endpoint this worker sends to; `None` without a URL.
+    endpoint: Option<Endpoint>,
+    fast_path: FastPath,
+    fleet: FleetWebhooks,
+    /// See [`DEFAULT_OUTBOX_GRACE`].
+    outbox_grace: Duration,
 }
 
 impl StepActivities {
     pub fn new(store: Store, webhook: WebhookService, metrics: Arc<WebhookMetrics>) -> Self {
+        Self::with_outbox_grace(store, webhook, metrics, DEFAULT_OUTBOX_GRACE)
+    }
+
+    /// Tests shorten the grace period.
+    pub fn with_outbox_grace(
+        store: Store,
+        webhook: WebhookService,
+        metrics: Arc<WebhookMetrics>,
+        outbox_grace: Duration,
+    ) -> Self {
         Self {
+            endpoint: webhook.config().endpoint(),
+            fast_path: FastPath::new(store.clone(), webhook, outbox_grace),
+            fleet: FleetWebhooks::new(store.clone()),
             store,
-            webhook,
             metrics,
-            outbox_grace: DEFAULT_OUTBOX_GRACE,
+            outbox_grace,
         }
     }
 
-    /// Notes a fast-path attempt on the step's outbox row, best effort: a 2xx marks it
-    /// delivered; anything else leaves it to the dispatchers.
-    async fn record_attempt(&self, step_id: &StepId, report: &DeliveryReport) {
-        let attempt = ActivityAttempt {
-            step_id: step_id.clone(),
-            delivered: report.outcome.class() == OutcomeClass::Delivered,
-            outcome: report.outcome.label().to_owned(),
-            http_status: report.outcome.http_status(),
-            error: (report.outcome.class() != OutcomeClass::Delivered)
-                .then(|| report.outcome.to_string()),
-            duration_ms: duration_millis(report.elapsed),
-        };
-        let recorded = tokio::time::timeout(
-            RECORD_ATTEMPT_TIMEOUT,
-            self.store.record_activity_attempt(&attempt),
-        )
-        .await;
-        match recorded {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(step_id = step_id.as_str(), %error,
-                "cannot record the webhook attempt; the outbox will send the notification again"),
-            Err(_) => tracing::warn!(
-                step_id = step_id.as_str(),
-                "recording the webhook attempt timed out; the outbox will send the notification again"
-            ),
+    /// Where a stored step's notification goes: this worker's endpoint; without a URL, to the
+    /// fleet's dispatchers when any run on this store (the first endpoint that takes the row
+    /// binds it), else nowhere (webhooks are off).
+    async fn notify_to(&self) -> Option<NotifyTo<'_>> {
+        match &self.endpoint {
+            Some(endpoint) => Some(NotifyTo::Endpoint(endpoint)),
+            None => self
+                .fleet
+                .sends_webhooks()
+                .await
+                .then_some(NotifyTo::Unbound),
         }
     }
 }
@@ -124,17 +125,23 @@ impl StepActivities {
             updated_at: now,
             completed_at: input.status.is_terminal().then_some(now),
         };
-        let notify_after = self.webhook.is_configured().then_some(self.outbox_grace);
+        let notify = self.notify_to().await.map(|to| Notify {
+            after: self.outbox_grace,
+            to,
+        });
         self.store
-            .upsert_step(&step, input.metrics, notify_after)
+            .upsert_step(&step, input.metrics, notify)
             .await
             .map_err(store_failure)
     }
 
-    /// One delivery attempt: the fast path of the step's outbox row (a 2xx marks it delivered).
-    /// The input is taken as raw JSON and checked here: a payload the SDK failed to decode would
-    /// be a *retryable* failure and be retried until schedule-to-close, while a wrong shape can
-    /// never succeed and must fail after one attempt.
+    /// One delivery attempt: the fast path of the step's outbox row. It takes the row as a
+    /// dispatcher would before it sends (a 2xx marks it delivered); a row already delivered is
+    /// not sent again (the result says delivered), and one that a dispatcher holds, that is dead
+    /// or that is another endpoint's is left to the outbox. The input is taken as raw JSON and
+    /// checked here: a payload the SDK failed to decode would be a *retryable* failure and be
+    /// retried until schedule-to-close, while a wrong shape can never succeed and must fail
+    /// after one attempt.
     #[activity(name = "send_step_complete_webhook")]
     pub async fn send_step_complete_webhook(
         self: Arc<Self>,
@@ -143,20 +150,29 @@ impl StepActivities {
     ) -> Result<WebhookResult, ActivityError> {
         let step_id = parse_webhook_input(&input).map_err(invalid_webhook_input)?;
         let attempt = ctx.info().attempt.max(1);
-        let report = self.webhook.send(&step_id, attempt).await;
+        let result = self
+            .fast_path
+            .send_once(&step_id, attempt)
+            .await
+            .map_err(fast_path_failure)?;
+        let report = match result {
+            FastPathResult::NotSent(why) => {
+                if !matches!(why, NotSent::NotConfigured) {
+                    tracing::info!(
+                        step_id = step_id.as_str(),
+                        outcome = why.label(),
+                        "step-complete webhook not sent by the activity: the outbox has it"
+                    );
+                }
+                return Ok(WebhookResult::not_sent(&step_id, attempt, &why));
+            }
+            FastPathResult::Sent { report, .. } => report,
+        };
         self.metrics.observe(&report);
-        if report.outcome != Outcome::NotConfigured {
-            self.record_attempt(&step_id, &report).await;
-        }
         if let Some(failure) = webhook_failure(&step_id, attempt, &report.outcome) {
             return Err(failure);
         }
-        Ok(WebhookResult {
-            step_id: step_id.to_string(),
-            delivered: report.outcome != Outcome::NotConfigured,
-            status: report.outcome.http_status(),
-            attempt,
-        })
+        Ok(WebhookResult::sent(&step_id, attempt, &report.outcome))
     }
 
     /// Legacy: workflow histories from before the outbox call this when the fast path gave up.

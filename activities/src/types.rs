@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use stephook_core::step_body::StepOutput;
 use stephook_core::{Message, StepId, StepMetrics, StepStatus, Usage};
+use stephook_direct::NotSent;
+use stephook_webhook::Outcome;
 
 /// Input of `run_step_body`: step `index` of an agent run over these messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,12 +44,53 @@ pub struct CreateStepInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookResult {
     pub step_id: String,
-    /// False when no URL is configured (nothing was sent).
+    /// True when the notification is delivered (by this attempt, or already before it); false
+    /// when nothing was sent (no URL configured, or the outbox has it: see `outcome`).
     pub delivered: bool,
-    /// The receiver's HTTP status, when one answered.
+    /// The receiver's HTTP status, when one answered this attempt.
     pub status: Option<u16>,
     /// Which attempt this was (1-based), as Temporal counts them.
     pub attempt: u32,
+    /// What the attempt did: `delivered`, `already_delivered`, `not_configured`, or why it left
+    /// the notification to the outbox (`held_elsewhere`, `dead`, `other_endpoint`,
+    /// `lease_unproven`). Absent in results recorded before 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// Outcomes of `send_step_complete_webhook` that leave the notification to the outbox.
+pub const LEFT_TO_OUTBOX: [&str; 4] =
+    ["held_elsewhere", "dead", "other_endpoint", "lease_unproven"];
+
+impl WebhookResult {
+    /// A send that did not fail (delivered, or skipped for lack of a URL).
+    pub(crate) fn sent(step_id: &StepId, attempt: u32, outcome: &Outcome) -> Self {
+        Self {
+            step_id: step_id.to_string(),
+            delivered: *outcome != Outcome::NotConfigured,
+            status: outcome.http_status(),
+            attempt,
+            outcome: Some(outcome.label().to_owned()),
+        }
+    }
+
+    /// Nothing sent, for this reason.
+    pub(crate) fn not_sent(step_id: &StepId, attempt: u32, why: &NotSent) -> Self {
+        Self {
+            step_id: step_id.to_string(),
+            delivered: matches!(why, NotSent::AlreadyDelivered),
+            status: None,
+            attempt,
+            outcome: Some(why.label().to_owned()),
+        }
+    }
+
+    /// Whether the activity left the notification to the outbox without sending it.
+    pub fn left_to_outbox(&self) -> bool {
+        self.outcome
+            .as_deref()
+            .is_some_and(|outcome| LEFT_TO_OUTBOX.contains(&outcome))
+    }
 }
 
 /// Attached to a failed webhook attempt, so the workflow can record what happened when it gives up.

@@ -153,6 +153,7 @@ impl AgentWorkflow {
             step_ids,
             webhooks_delivered: wf.progress.webhooks_delivered,
             webhook_failures: wf.progress.webhook_failures,
+            webhooks_left_to_outbox: wf.progress.webhooks_left_to_outbox,
         }))
     }
 

@@ -39,6 +39,8 @@ pub(crate) async fn notify_step(
         Ok(result) => {
             if result.delivered {
                 ctx.state_mut(|wf| wf.progress.webhooks_delivered += 1);
+            } else if result.left_to_outbox() {
+                ctx.state_mut(|wf| wf.progress.webhooks_left_to_outbox += 1);
             }
             return;
         }

@@ -4,10 +4,11 @@
 
 use clap::Args;
 use std::net::SocketAddr;
-use stephook_core::{ConfigError, Secret};
+use stephook_core::{ConfigError, Endpoint, Secret};
 
 pub const ADDR_VAR: &str = "STEPHOOK_API_ADDR";
 pub const TOKEN_VAR: &str = "STEPHOOK_API_TOKEN";
+pub const ALLOWED_HOSTS_VAR: &str = "STEPHOOK_API_ALLOWED_HOSTS";
 /// Letta's own default port, so client configuration written for Letta carries over.
 pub const DEFAULT_PORT: u16 = 8283;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8283";
@@ -22,6 +23,10 @@ pub struct ApiArgs {
     /// on a non-loopback address.
     #[arg(long = "api-token", env = TOKEN_VAR, hide_env_values = true)]
     pub token: Option<Secret>,
+    /// Extra `Host` values the API answers to (comma-separated `host[:port]`), for a proxy in
+    /// front. It always answers to its listening address, `localhost` and loopback addresses.
+    #[arg(long = "api-allowed-hosts", env = ALLOWED_HOSTS_VAR, value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiArgs {
@@ -29,6 +34,7 @@ impl Default for ApiArgs {
         Self {
             addr: DEFAULT_ADDR.to_owned(),
             token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -39,6 +45,12 @@ pub struct ApiConfig {
     pub addr: SocketAddr,
     /// `None`: no authentication (loopback only).
     pub token: Option<Secret>,
+    /// Extra `Host` values (lower-case `host[:port]`) beyond the listening address, `localhost`
+    /// and loopback addresses.
+    pub allowed_hosts: Vec<String>,
+    /// The endpoint this process's dispatcher sends to, when it has a webhook URL: where
+    /// "redeliver to the current endpoint" moves notifications.
+    pub current_endpoint: Option<Endpoint>,
 }
 
 impl ApiConfig {
@@ -47,11 +59,18 @@ impl ApiConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             token: None,
+            allowed_hosts: Vec::new(),
+            current_endpoint: None,
         }
     }
 
     pub fn with_token(mut self, token: impl Into<Secret>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    pub fn with_current_endpoint(mut self, endpoint: Option<Endpoint>) -> Self {
+        self.current_endpoint = endpoint;
         self
     }
 }
@@ -78,7 +97,31 @@ impl ApiArgs {
                 ),
             ));
         }
-        Ok(ApiConfig { addr, token })
+        let allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .map(|host| {
+                if host.contains('/') || host.contains(char::is_whitespace) {
+                    Err(ConfigError::new(
+                        ALLOWED_HOSTS_VAR,
+                        format!(
+                            "{host:?} is not a host[:port] (e.g. steps.example.com or \
+                             proxy.internal:8080) (--api-allowed-hosts)"
+                        ),
+                    ))
+                } else {
+                    Ok(host)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ApiConfig {
+            addr,
+            token,
+            allowed_hosts,
+            current_endpoint: None,
+        })
     }
 }
 
@@ -90,7 +133,20 @@ mod tests {
         ApiArgs {
             addr: addr.into(),
             token: token.map(Secret::new),
+            allowed_hosts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn allowed_hosts_are_lower_cased_and_checked() {
+        let mut given = args("127.0.0.1:8283", None);
+        given.allowed_hosts = vec![" Steps.Example.com ".into(), String::new()];
+        assert_eq!(
+            given.validate().unwrap().allowed_hosts,
+            vec!["steps.example.com".to_owned()]
+        );
+        given.allowed_hosts = vec!["http://x/".into()];
+        assert_eq!(given.validate().unwrap_err().var, ALLOWED_HOSTS_VAR);
     }
 
     #[test]

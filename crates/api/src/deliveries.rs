@@ -10,7 +10,13 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use stephook_store::{Attempt, Delivery, DeliveryQuery, DeliveryState};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stephook_core::Endpoint;
+use stephook_store::{
+    Attempt, Delivery, DeliveryQuery, DeliveryState, Rebind, RequeueOutcome, ServedEndpoint,
+};
+use tokio::sync::Mutex;
 use utoipa::{IntoParams, ToSchema};
 
 /// The longest attempt history one answer carries (oldest first).
@@ -19,6 +25,11 @@ const MAX_ATTEMPTS_SHOWN: i64 = 1000;
 const REQUEUE_PAGE: i64 = 500;
 /// The most step ids a bulk redelivery lists in its answer; the count covers them all.
 const MAX_IDS_REPORTED: usize = 1000;
+/// Each state is counted up to this many: the counts cost the same at any number of rows.
+const COUNT_CAP: i64 = 10_000;
+/// Every console tab asks for the counts every few seconds; they are computed at most this
+/// often, whatever the number of tabs.
+const COUNTS_FRESH_FOR: Duration = Duration::from_secs(2);
 
 /// One notification: its state and what its attempts came to.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,10 +52,21 @@ pub struct DeliveryView {
     pub delivered_at: Option<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+    /// The endpoint it is for, with secrets redacted; `null` until an endpoint takes it.
+    pub endpoint: Option<String>,
+    /// A holder (a dispatcher or the webhook activity) is sending it right now.
+    pub in_flight: bool,
+    /// For a waiting notification: whether a running dispatcher serves its endpoint. `false`
+    /// means it waits for a dispatcher of that endpoint (or an operator's
+    /// `redeliver?to_current_endpoint=true`). `null` when it is not waiting.
+    pub endpoint_served: Option<bool>,
 }
 
-impl From<Delivery> for DeliveryView {
-    fn from(d: Delivery) -> Self {
+impl DeliveryView {
+    fn of(d: Delivery, served: &[ServedEndpoint]) -> Self {
+        let endpoint_served = d
+            .is_waiting()
+            .then(|| is_served(d.endpoint.as_ref(), served));
         Self {
             step_id: d.step_id.to_string(),
             step_status: d.step_status.as_str().to_owned(),
@@ -59,7 +81,21 @@ impl From<Delivery> for DeliveryView {
             delivered_at: d.delivered_at.and_then(iso),
             created_at: iso(d.created_at),
             updated_at: iso(d.updated_at),
+            endpoint: d.endpoint.map(|e| e.shown().to_owned()),
+            in_flight: d.held,
+            endpoint_served,
         }
+    }
+}
+
+/// A row with no endpoint yet is taken by any dispatcher; one with an endpoint only by that
+/// endpoint's.
+fn is_served(endpoint: Option<&Endpoint>, served: &[ServedEndpoint]) -> bool {
+    match endpoint {
+        None => !served.is_empty(),
+        Some(endpoint) => served
+            .iter()
+            .any(|s| s.endpoint.fingerprint() == endpoint.fingerprint()),
     }
 }
 
@@ -74,6 +110,11 @@ pub struct AttemptView {
     pub outcome: String,
     pub http_status: Option<i64>,
     pub error: Option<String>,
+    /// Where it went, secrets redacted (`null` for attempts recorded before 0.3).
+    pub url: Option<String>,
+    /// `held` (its result was recorded on the row) or `lease_lost` (its holder had lost the row
+    /// by the time it answered: the send happened, the row went on without it).
+    pub fence: String,
 }
 
 impl From<Attempt> for AttemptView {
@@ -85,6 +126,8 @@ impl From<Attempt> for AttemptView {
             outcome: a.outcome,
             http_status: a.http_status,
             error: a.error,
+            url: a.url,
+            fence: a.fence.as_str().to_owned(),
         }
     }
 }
@@ -106,17 +149,30 @@ pub struct DeliveryPage {
     pub next_cursor: Option<String>,
 }
 
-/// How many deliveries are in each state.
-#[derive(Debug, Default, Serialize, ToSchema)]
+/// How many deliveries are in each state. Each state is counted up to `cap`: a count equal to
+/// `cap` means at least that many (listed in `capped`).
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
 pub struct DeliveryCounts {
     pub pending: i64,
     pub retrying: i64,
     pub delivered: i64,
     pub dead: i64,
     pub total: i64,
+    /// Waiting notifications that no running dispatcher serves (their endpoint's dispatchers
+    /// are not running): they are sent when one starts, or when an operator moves them.
+    pub waiting_unserved: i64,
+    /// The endpoints running dispatchers serve, secrets redacted.
+    pub served_endpoints: Vec<String>,
+    pub cap: i64,
+    /// States whose count reached `cap`.
+    pub capped: Vec<String>,
 }
 
-/// What a redelivery queued.
+/// The counts, computed at most once per [`COUNTS_FRESH_FOR`] for every client together.
+#[derive(Debug, Default, Clone)]
+pub struct CountsCache(Arc<Mutex<Option<(Instant, DeliveryCounts)>>>);
+
+/// What a redelivery did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Redelivered {
     /// How many notifications were queued again.
@@ -125,6 +181,27 @@ pub struct Redelivered {
     pub queued: Vec<String>,
     /// Whether `queued` lists fewer than `count`.
     pub truncated: bool,
+    /// Notifications left as they were, and why: `in_flight` (a holder is sending it right
+    /// now; its result will show) or `already_queued` (it already waits to be sent now).
+    pub unchanged: Vec<Unchanged>,
+    /// Where the queued notifications go, secrets redacted, when they were moved there
+    /// (`to_current_endpoint`).
+    pub endpoint: Option<String>,
+}
+
+/// A notification a redelivery left alone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unchanged {
+    pub step_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RedeliverOneParams {
+    /// Send it to this server's own webhook URL instead of the endpoint it was committed for.
+    #[serde(default)]
+    pub to_current_endpoint: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -145,12 +222,34 @@ pub struct DeliveryListParams {
 pub struct RedeliverAllParams {
     /// Which deliveries to queue again; only `dead` is accepted.
     pub state: String,
+    /// Send them to this server's own webhook URL instead of the endpoints they were committed
+    /// for.
+    #[serde(default)]
+    pub to_current_endpoint: bool,
 }
 
 fn parse_state(raw: &str) -> Result<DeliveryState, ApiError> {
     raw.parse()
         .map_err(|e: stephook_store::InvalidDeliveryState| {
             ApiError::Unprocessable(format!("state: {e}"))
+        })
+}
+
+/// The endpoint a redelivery moves notifications to, when asked to.
+fn rebind(state: &AppState, to_current_endpoint: bool) -> Result<Rebind<'_>, ApiError> {
+    if !to_current_endpoint {
+        return Ok(Rebind::Keep);
+    }
+    state
+        .current_endpoint
+        .as_ref()
+        .map(Rebind::To)
+        .ok_or_else(|| {
+            ApiError::Unprocessable(
+                "to_current_endpoint: this server has no webhook URL (STEP_COMPLETE_WEBHOOK), so \
+             there is no current endpoint to move notifications to"
+                    .to_owned(),
+            )
         })
 }
 
@@ -186,8 +285,12 @@ pub async fn list_deliveries(
     let next_cursor = more
         .then(|| rows.last().map(|d| d.step_id.to_string()))
         .flatten();
+    let served = state.store.served_endpoints().await?;
     Ok(Json(DeliveryPage {
-        deliveries: rows.into_iter().map(DeliveryView::from).collect(),
+        deliveries: rows
+            .into_iter()
+            .map(|d| DeliveryView::of(d, &served))
+            .collect(),
         next_cursor,
     }))
 }
@@ -205,16 +308,39 @@ pub async fn list_deliveries(
 pub async fn delivery_counts(
     State(state): State<AppState>,
 ) -> Result<Json<DeliveryCounts>, ApiError> {
-    let mut counts = DeliveryCounts::default();
-    for (delivery_state, n) in state.store.count_deliveries().await? {
+    let mut cached = state.counts.0.lock().await;
+    if let Some((at, counts)) = cached.as_ref()
+        && at.elapsed() < COUNTS_FRESH_FOR
+    {
+        return Ok(Json(counts.clone()));
+    }
+    let served = state.store.served_endpoints().await?;
+    let mut counts = DeliveryCounts {
+        cap: COUNT_CAP,
+        served_endpoints: served
+            .iter()
+            .map(|s| s.endpoint.shown().to_owned())
+            .collect(),
+        ..Default::default()
+    };
+    for (delivery_state, n) in state.store.count_deliveries(COUNT_CAP).await? {
         match delivery_state {
-            DeliveryState::Pending => counts.pending += n,
-            DeliveryState::Retrying => counts.retrying += n,
-            DeliveryState::Delivered => counts.delivered += n,
-            DeliveryState::Dead => counts.dead += n,
+            DeliveryState::Pending => counts.pending = n,
+            DeliveryState::Retrying => counts.retrying = n,
+            DeliveryState::Delivered => counts.delivered = n,
+            DeliveryState::Dead => counts.dead = n,
+        }
+        if n >= COUNT_CAP {
+            counts.capped.push(delivery_state.as_str().to_owned());
         }
         counts.total += n;
     }
+    let fingerprints: Vec<&str> = served.iter().map(|s| s.endpoint.fingerprint()).collect();
+    counts.waiting_unserved = state
+        .store
+        .count_waiting_unserved(&fingerprints, COUNT_CAP)
+        .await?;
+    *cached = Some((Instant::now(), counts.clone()));
     Ok(Json(counts))
 }
 
@@ -242,8 +368,9 @@ pub async fn get_delivery(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery for step {id}")))?;
     let history = state.store.attempts(&id, MAX_ATTEMPTS_SHOWN).await?;
+    let served = state.store.served_endpoints().await?;
     Ok(Json(DeliveryDetail {
-        delivery: delivery.into(),
+        delivery: DeliveryView::of(delivery, &served),
         history: history.into_iter().map(AttemptView::from).collect(),
     }))
 }
@@ -252,28 +379,55 @@ pub async fn get_delivery(
     post,
     path = "/v1/deliveries/{step_id}/redeliver",
     tag = "deliveries",
-    params(("step_id" = String, Path, description = "step-<uuid>")),
+    params(("step_id" = String, Path, description = "step-<uuid>"), RedeliverOneParams),
     responses(
-        (status = 200, description = "Queued again (idempotent)", body = Redelivered),
+        (status = 200, description = "Queued again, or left as it was (`unchanged` says why): \
+            idempotent, and never across a send in flight", body = Redelivered),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 403, description = "A foreign Host, or a cross-site request", body = ErrorBody),
         (status = 404, description = "No such step", body = ErrorBody),
         (status = 409, description = "The step is still pending: nothing to notify yet", body = ErrorBody),
-        (status = 422, description = "Malformed step id", body = ErrorBody),
+        (status = 422, description = "Malformed step id, or no current endpoint to move it to", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn redeliver_one(
     State(state): State<AppState>,
     Path(step_id): Path<String>,
+    params: Result<Query<RedeliverOneParams>, QueryRejection>,
 ) -> Result<Json<Redelivered>, ApiError> {
+    let Query(params) = params?;
     let id = parse_step_id(&step_id)?;
-    state.store.requeue(&id).await?;
-    tracing::info!(step_id = %id, "redelivery queued through the API");
-    Ok(Json(Redelivered {
-        count: 1,
-        queued: vec![id.to_string()],
-        truncated: false,
-    }))
+    let rebind = rebind(&state, params.to_current_endpoint)?;
+    let outcome = state.store.requeue(&id, rebind).await?;
+    tracing::info!(step_id = %id, outcome = outcome.as_str(), "redelivery asked for through the API");
+    let mut answer = Redelivered::new(rebind);
+    match outcome {
+        RequeueOutcome::Queued => {
+            answer.count = 1;
+            answer.queued.push(id.to_string());
+        }
+        other => answer.unchanged.push(Unchanged {
+            step_id: id.to_string(),
+            reason: other.as_str().to_owned(),
+        }),
+    }
+    Ok(Json(answer))
+}
+
+impl Redelivered {
+    fn new(rebind: Rebind<'_>) -> Self {
+        Self {
+            count: 0,
+            queued: Vec::new(),
+            truncated: false,
+            unchanged: Vec::new(),
+            endpoint: match rebind {
+                Rebind::Keep => None,
+                Rebind::To(endpoint) => Some(endpoint.shown().to_owned()),
+            },
+        }
+    }
 }
 
 #[utoipa::path(
@@ -284,7 +438,8 @@ pub async fn redeliver_one(
     responses(
         (status = 200, description = "What was queued again; a repeat queues nothing more", body = Redelivered),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
-        (status = 422, description = "A state other than dead", body = ErrorBody),
+        (status = 403, description = "A foreign Host, or a cross-site request", body = ErrorBody),
+        (status = 422, description = "A state other than dead, or no current endpoint to move them to", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -299,17 +454,17 @@ pub async fn redeliver_all(
             params.state
         )));
     }
-    let mut answer = Redelivered {
-        count: 0,
-        queued: Vec::new(),
-        truncated: false,
-    };
+    let rebind = rebind(&state, params.to_current_endpoint)?;
+    let mut answer = Redelivered::new(rebind);
     let mut after = None;
     loop {
         let page = state
             .store
-            .requeue_dead_page(after.as_ref(), REQUEUE_PAGE)
+            .requeue_dead_page(after.as_ref(), REQUEUE_PAGE, rebind)
             .await?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
         answer.count += page.len() as u64;
         for id in &page {
             if answer.queued.len() < MAX_IDS_REPORTED {
@@ -318,10 +473,7 @@ pub async fn redeliver_all(
                 answer.truncated = true;
             }
         }
-        if (page.len() as i64) < REQUEUE_PAGE {
-            break;
-        }
-        after = page.last().cloned();
+        after = Some(last);
     }
     tracing::info!(
         count = answer.count,

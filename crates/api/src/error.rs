@@ -19,6 +19,10 @@ pub struct ErrorBody {
 pub enum ApiError {
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A request the server refuses to act on whoever sends it (a foreign `Host`, a
+    /// cross-site write).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     /// A malformed path or query parameter.
@@ -34,6 +38,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -6,6 +6,8 @@
 //! - `/`: the delivery console, static files embedded from `console/`.
 //!
 //! With a token configured every `/v1` route and `/openapi.json` need `Authorization: Bearer`.
+//! Every route answers only its own `Host` names, and refuses writes a browser marks as
+//! cross-site ([`same_origin`]).
 
 mod auth;
 pub mod config;
@@ -15,6 +17,7 @@ mod error;
 mod health;
 mod openapi;
 pub mod paging;
+pub mod same_origin;
 mod server;
 pub mod steps;
 mod time;
@@ -27,19 +30,31 @@ pub use server::{BoundApi, ServeError, bind};
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
-use stephook_core::Secret;
+use stephook_core::{Endpoint, Secret};
 use stephook_store::Store;
 
 /// What every handler reads.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// See [`ApiConfig::current_endpoint`].
+    pub current_endpoint: Option<Endpoint>,
+    pub counts: deliveries::CountsCache,
 }
 
 /// The whole application: API routes behind the token (when one is set), health and console
-/// open.
-pub fn router(store: Store, token: Option<Secret>) -> Router {
-    let state = AppState { store };
+/// open, everything behind the same-origin guard.
+pub fn router(
+    store: Store,
+    token: Option<Secret>,
+    current_endpoint: Option<Endpoint>,
+    same_origin: same_origin::SameOrigin,
+) -> Router {
+    let state = AppState {
+        store,
+        current_endpoint,
+        counts: Default::default(),
+    };
     let protected = Router::new()
         .route("/v1/steps", get(steps::list_steps))
         .route("/v1/steps/", get(steps::list_steps))
@@ -64,5 +79,9 @@ pub fn router(store: Store, token: Option<Secret>) -> Router {
         .route("/", get(console::index))
         .route("/console.js", get(console::script))
         .route("/console.css", get(console::style))
+        .layer(axum::middleware::from_fn_with_state(
+            same_origin,
+            same_origin::guard,
+        ))
         .with_state(state)
 }

@@ -40,9 +40,16 @@ pub async fn bind(config: &ApiConfig, store: Store) -> Result<BoundApi, ServeErr
         addr: config.addr,
         source,
     })?;
+    let same_origin =
+        crate::same_origin::SameOrigin::new(addr, &config.allowed_hosts, config.token.is_some());
     Ok(BoundApi {
         listener,
-        router: crate::router(store, config.token.clone()),
+        router: crate::router(
+            store,
+            config.token.clone(),
+            config.current_endpoint.clone(),
+            same_origin,
+        ),
         addr,
     })
 }

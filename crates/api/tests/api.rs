@@ -35,6 +35,9 @@ on_both_databases!(list_steps_filters_and_bad_parameters);
 on_both_databases!(deliveries_list_counts_detail_and_paging);
 on_both_databases!(redeliver_one_resends_with_the_same_webhook_id);
 on_both_databases!(redeliver_all_dead_is_idempotent);
+on_both_databases!(issue_11_5_a_double_click_redelivers_once);
+on_both_databases!(issue_11_7_foreign_hosts_and_cross_site_writes_are_refused);
+on_both_databases!(issue_11_8_a_row_waits_for_its_own_endpoint_until_moved);
 
 fn ids_of(page: &Value) -> Vec<String> {
     page.as_array()
@@ -646,5 +649,176 @@ async fn redeliver_all_dead_is_idempotent(db: Db) {
         422
     );
     assert_eq!(server.post("/v1/deliveries/redeliver").await.0, 422);
+    server.stop().await;
+}
+
+/// Issue 11, 5: a double click in the console re-queued a row twice (the second reset the
+/// claim of the dispatcher already sending it). The second click now changes nothing, and says
+/// so.
+async fn issue_11_5_a_double_click_redelivers_once(db: Db) {
+    let Some(server) = Server::start(db, None).await else {
+        return;
+    };
+    let dead = dead_deliveries(server.store(), 1).await;
+    let path = format!("/v1/deliveries/{}/redeliver", dead[0]);
+
+    let (_, first) = server.post(&path).await;
+    let (status, second) = server.post(&path).await;
+
+    assert_eq!(first["count"], 1, "{first}");
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["count"], 0, "{second}");
+    assert_eq!(second["unchanged"][0]["reason"], "already_queued");
+    assert_eq!(second["unchanged"][0]["step_id"], dead[0].as_str());
+    server.stop().await;
+}
+
+/// Issue 11, 7: without a token, any web page could make the visitor's browser POST
+/// `/v1/deliveries/redeliver?state=dead` (a form needs no preflight), and read `/v1/steps`
+/// through DNS rebinding. A foreign `Host` and a cross-site write are now refused; the
+/// console's own requests still pass.
+async fn issue_11_7_foreign_hosts_and_cross_site_writes_are_refused(db: Db) {
+    let Some(server) = Server::start(db, None).await else {
+        return;
+    };
+    let dead = dead_deliveries(server.store(), 2).await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let redeliver = server.url("/v1/deliveries/redeliver?state=dead");
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.expect("request");
+        common::json_of(response).await
+    };
+
+    // DNS rebinding: the page's own name resolves to 127.0.0.1.
+    let (rebound, body) = send(
+        server
+            .http
+            .get(server.url("/v1/steps/"))
+            .header("host", format!("attacker.example:{port}")),
+    )
+    .await;
+    assert_eq!(rebound, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("STEPHOOK_API_ALLOWED_HOSTS")
+    );
+    // A form posted from another site: the browser says so in Origin and Sec-Fetch-Site.
+    let (from_origin, _) = send(
+        server
+            .http
+            .post(&redeliver)
+            .header("origin", "https://attacker.example"),
+    )
+    .await;
+    let (from_site, _) = send(
+        server
+            .http
+            .post(&redeliver)
+            .header("sec-fetch-site", "cross-site"),
+    )
+    .await;
+    let (from_localhost_page, _) = send(
+        server
+            .http
+            .post(&redeliver)
+            .header("origin", "http://localhost:3000")
+            .header("sec-fetch-site", "same-site"),
+    )
+    .await;
+    assert_eq!(
+        (from_origin, from_site, from_localhost_page),
+        (403, 403, 403)
+    );
+    for id in &dead {
+        let row = server.store().delivery(id).await.unwrap().unwrap();
+        assert_eq!(row.state.as_str(), "dead", "nothing was re-sent");
+    }
+
+    // The console's own request (same origin) and plain clients pass.
+    let (own, answer) = send(
+        server
+            .http
+            .post(&redeliver)
+            .header("origin", format!("http://127.0.0.1:{port}"))
+            .header("sec-fetch-site", "same-origin"),
+    )
+    .await;
+    assert_eq!((own, answer["count"].as_i64()), (200, Some(2)), "{answer}");
+    let (by_name, _) = send(
+        server
+            .http
+            .get(server.url("/v1/deliveries/counts"))
+            .header("host", format!("localhost:{port}")),
+    )
+    .await;
+    assert_eq!(by_name, 200);
+    let console = server.http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(console.status(), 200);
+    server.stop().await;
+}
+
+/// Issue 11, 8: a row was delivered by whichever dispatcher claimed it, whatever endpoint its
+/// step was committed for, and nothing showed where it went. Now a row keeps its endpoint, is
+/// shown waiting for it while no dispatcher serves it, and moves only when asked to.
+async fn issue_11_8_a_row_waits_for_its_own_endpoint_until_moved(db: Db) {
+    let current = "http://127.0.0.1:9/current-hooks";
+    let Some(server) = Server::start_sending_to(db, current).await else {
+        return;
+    };
+    let id = common::seed_step_for(
+        server.store(),
+        "http://127.0.0.1:9/old-hooks?token=old-s3cret",
+    )
+    .await;
+
+    let (_, counts) = server.get("/v1/deliveries/counts").await;
+    let (_, page) = server.get("/v1/deliveries").await;
+    let row = &page["deliveries"][0];
+
+    assert_eq!(counts["waiting_unserved"], 1, "{counts}");
+    assert_eq!(
+        row["endpoint"],
+        "http://127.0.0.1:9/old-hooks?token=REDACTED"
+    );
+    assert_eq!(row["endpoint_served"], false);
+    assert!(!page.to_string().contains("old-s3cret"));
+    // Re-queued in place: it stays with its endpoint.
+    let (_, kept) = server.post(&format!("/v1/deliveries/{id}/redeliver")).await;
+    assert_eq!(kept["unchanged"][0]["reason"], "already_queued", "{kept}");
+
+    // Moved, explicitly.
+    let (status, moved) = server
+        .post(&format!(
+            "/v1/deliveries/{id}/redeliver?to_current_endpoint=true"
+        ))
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        (moved["count"].as_i64(), moved["endpoint"].as_str()),
+        (Some(1), Some(current))
+    );
+    let (_, detail) = server.get(&format!("/v1/deliveries/{id}")).await;
+    assert_eq!(detail["endpoint"], current);
+
+    // A server with no URL of its own has nowhere to move it.
+    let Some(plain) = Server::start(Db::Sqlite, None).await else {
+        return;
+    };
+    let other = common::seed_step_for(plain.store(), "http://127.0.0.1:9/x").await;
+    let (refused, body) = plain
+        .post(&format!(
+            "/v1/deliveries/{other}/redeliver?to_current_endpoint=true"
+        ))
+        .await;
+    assert_eq!(refused, 422, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("STEP_COMPLETE_WEBHOOK")
+    );
+    plain.stop().await;
     server.stop().await;
 }

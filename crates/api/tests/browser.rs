@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BASE_MS, Db, Server, TOKEN, WAIT, dead_deliveries, seed_step};
+use common::{BASE_MS, Db, Server, TOKEN, WAIT, seed_step};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -147,8 +147,10 @@ async fn console_redelivers_a_dead_delivery_in_chromium() {
     let Some(server) = Server::start(Db::Sqlite, Some(TOKEN)).await else {
         return;
     };
-    let dead = dead_deliveries(server.store(), 2).await;
-    let receiver = Receiver::start(Reply::Status(200)).await;
+    // One endpoint throughout: a notification is only ever sent to the endpoint it is for.
+    let receiver = Receiver::start(Reply::Status(400)).await;
+    let dead = common::dead_deliveries_at(server.store(), &receiver, 2).await;
+    receiver.set_reply(Reply::Status(200));
     let dispatcher = common::dispatcher(server.store(), &receiver);
     for i in 0..3 {
         let id = seed_step(
@@ -175,7 +177,7 @@ async fn console_redelivers_a_dead_delivery_in_chromium() {
     result.expect("the console flow");
 
     // Assert: the receiver got the redelivery, with the step's webhook-id.
-    let requests = receiver.wait_for(4, WAIT).await;
+    let requests = receiver.wait_for(6, WAIT).await;
     let resent = requests
         .iter()
         .find(|r| r.step_id().as_deref() == Some(target.as_str()))

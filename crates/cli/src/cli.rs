@@ -6,6 +6,8 @@ use stephook_core::{DEFAULT_TASK_QUEUE, StoreArgs, WebhookArgs};
 pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 pub const DEFAULT_RECEIVE_PORT: u16 = 8787;
 pub const DEFAULT_RETENTION: &str = "30d";
+/// The most rows a `list` command prints.
+pub const MAX_LIST_LIMIT: i64 = 1000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,14 +106,16 @@ pub enum DeliveriesCommand {
         /// pending, retrying, delivered or dead.
         #[arg(long)]
         state: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// How many to show (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST_LIMIT))]
         limit: i64,
         #[command(flatten)]
         store: StoreArgs,
     },
     /// Queue notifications again (same webhook-id; attempts and retry schedule restarted,
-    /// history kept) for the dispatchers of the running workers; with --now, send exactly those
-    /// from here and wait for them.
+    /// history kept) for the dispatchers of their endpoint; with --now, send exactly those from
+    /// here and wait for them. A notification being sent right now, or already waiting to be
+    /// sent now, is left as it is.
     Redeliver {
         /// Step ids whose notification to queue again.
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
@@ -122,6 +126,10 @@ pub enum DeliveriesCommand {
         /// Send them now from this process (needs STEP_COMPLETE_WEBHOOK) and wait for the result.
         #[arg(long)]
         now: bool,
+        /// Move them to this process's STEP_COMPLETE_WEBHOOK (each notification otherwise goes
+        /// only to the endpoint it was committed for).
+        #[arg(long)]
+        to_current_endpoint: bool,
         #[command(flatten)]
         webhook: WebhookArgs,
         #[command(flatten)]

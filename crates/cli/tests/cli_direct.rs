@@ -314,11 +314,32 @@ async fn operator_commands_leave_other_due_rows_untouched() {
         .to_owned();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    // Act: a run without a URL, then a redelivery of the dead one to another endpoint.
+    // Act: a run without a URL, then a redelivery of the dead one to another endpoint: refused
+    // unless the operator says to move it.
     let unconfigured = run(stephook(&dir).args(["run", "--direct", "--steps", "1"]));
     let other = Receiver::start(Reply::Status(200)).await;
-    let redelivered = run(stephook(&dir)
+    let not_moved = run(stephook(&dir)
         .args(["deliveries", "redeliver", &dead_id, "--now"])
+        .env("STEP_COMPLETE_WEBHOOK", other.url()));
+    assert!(!not_moved.status.success());
+    assert!(
+        text(&not_moved.stdout).contains("--to-current-endpoint"),
+        "{}",
+        text(&not_moved.stdout)
+    );
+    assert_eq!(
+        other.count(),
+        0,
+        "never sent to an endpoint it was not committed for"
+    );
+    let redelivered = run(stephook(&dir)
+        .args([
+            "deliveries",
+            "redeliver",
+            &dead_id,
+            "--now",
+            "--to-current-endpoint",
+        ])
         .env("STEP_COMPLETE_WEBHOOK", other.url()));
 
     // Assert: the waiting row is exactly as it was; the other endpoint got only the named id.

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use stephook_core::{Secret, StepStatus, StoreArgs, Usage, WebhookArgs};
 use stephook_direct::{DEFAULT_CONCURRENCY, Dispatcher, DispatcherConfig, StepManager};
-use stephook_store::{DeliveryState, Store, TerminalUpdate};
+use stephook_store::{DeliveryState, Notify, NotifyTo, Store, TerminalUpdate};
 use stephook_webhook::WebhookService;
 use tokio::net::TcpListener;
 
@@ -128,6 +128,7 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     let store = open_store(dir, "throughput.db").await?;
     let webhook = webhook(&url)?;
     // Queue every notification first (no dispatcher running), then time the dispatcher alone.
+    let endpoint = webhook.config().endpoint().ok_or("the bench has a URL")?;
     for _ in 0..args.deliveries {
         let step = stephook_core::Step::pending(stephook_core::StepId::new_random(), "bench", None);
         store.insert_step(&step).await?;
@@ -135,7 +136,10 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
             .complete_step(
                 &step.id,
                 &TerminalUpdate::new(StepStatus::Success),
-                Some(Duration::ZERO),
+                Some(Notify {
+                    after: Duration::ZERO,
+                    to: NotifyTo::Endpoint(&endpoint),
+                }),
             )
             .await?;
     }
@@ -159,7 +163,7 @@ async fn throughput(args: &BenchArgs, dir: &tempfile::TempDir) -> BenchResult {
     let elapsed = started.elapsed();
     dispatcher.stop().await;
 
-    let counts = store.count_deliveries().await?;
+    let counts = store.count_deliveries(i64::MAX).await?;
     let delivered = counts
         .iter()
         .find(|(state, _)| *state == DeliveryState::Delivered)

@@ -1,8 +1,10 @@
-//! The outbox dispatcher: claims due deliveries, sends them with bounded concurrency, and
-//! records each attempt. Claims are fenced: rows are leased on the database clock under a claim
-//! token, a row is sent only while its lease covers a whole attempt (the lease is restarted
-//! before a send when the row waited in the backlog), and only the token's holder can record the
-//! result. A dispatcher that dies loses nothing: its rows fall due again when the lease runs out.
+//! The outbox dispatcher: claims due deliveries of its own endpoint, sends them with bounded
+//! concurrency, and records each attempt. Claims are fenced: rows are leased on the database
+//! clock under a claim token, a row is sent only while this process can prove its lease covers
+//! a whole attempt (the lease is restarted before a send when the row waited in the backlog, and
+//! a row is dropped unsent when the process stalled past that point), and only the token's
+//! holder can record the result. A dispatcher that dies loses nothing: its rows fall due again
+//! when the lease runs out. While it runs it says so in the store's registry of dispatchers.
 
 use crate::schedule::RetrySchedule;
 use rand::Rng;
@@ -11,9 +13,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use stephook_core::duration_millis;
+use stephook_core::{Endpoint, duration_millis, now_millis};
 use stephook_store::{
-    AttemptRecord, ClaimScope, ClaimedDelivery, DeliveryState, Store, StoreError,
+    AttemptRecord, ClaimScope, ClaimedDelivery, DISPATCHER_HEARTBEAT, DeliveryState,
+    DispatcherRegistration, Fence, Store, StoreError,
 };
 use stephook_webhook::{OutcomeClass, WebhookService};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
@@ -24,11 +27,12 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 const MAX_CLAIM_BATCH: usize = 512;
 /// The longest a waiting dispatcher sleeps: other processes may queue rows it is not woken for.
 const DEFAULT_IDLE_POLL: Duration = Duration::from_secs(1);
-/// A lease outlives the HTTP timeout by this much before the row is due again.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// A claimed row waits in the backlog at most this long before its lease is restarted: a send
-/// then always starts with at least the HTTP timeout plus half the margin left on its lease.
-const RENEW_AFTER: Duration = Duration::from_secs(15);
+/// A lease outlives the HTTP timeout by this much before the row is due again. A holder may
+/// start a send only while less than this has passed since its lease started (on this process's
+/// monotonic clock, read before the lease was asked for): the send then ends, at the latest, at
+/// the HTTP timeout, before the lease does. A claimed row that waited in the backlog for half
+/// of it has its lease restarted before it is sent.
+pub const DEFAULT_LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Attempt outcomes written back in one transaction.
 const RECORD_BATCH: usize = 512;
 const RECORD_RETRIES: u32 = 10;
@@ -43,6 +47,8 @@ pub struct DispatcherConfig {
     pub idle_poll: Duration,
     /// Which rows this dispatcher may send.
     pub scope: ClaimScope,
+    /// See [`DEFAULT_LEASE_MARGIN`]; tests that stall a dispatcher shorten it.
+    pub lease_margin: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -52,6 +58,7 @@ impl Default for DispatcherConfig {
             schedule: RetrySchedule::default(),
             idle_poll: DEFAULT_IDLE_POLL,
             scope: ClaimScope::All,
+            lease_margin: DEFAULT_LEASE_MARGIN,
         }
     }
 }
@@ -62,17 +69,29 @@ impl Default for DispatcherConfig {
 #[error("STEP_COMPLETE_WEBHOOK is not set: a dispatcher needs somewhere to deliver to")]
 pub struct NotConfigured;
 
-/// Attempts recorded since the dispatcher started, by what they ended in.
+/// What the dispatcher did since it started. `delivered`, `retry_scheduled` and `dead` count
+/// results recorded on their row; a result refused because the claim was no longer this
+/// dispatcher's counts in `stale` only.
 #[derive(Debug, Default)]
 pub struct DispatcherStats {
+    /// Requests sent.
+    pub sent: AtomicU64,
     pub delivered: AtomicU64,
     pub retry_scheduled: AtomicU64,
     pub dead: AtomicU64,
     /// Results refused because the claim was no longer this dispatcher's.
     pub stale: AtomicU64,
+    /// Claimed rows dropped unsent because the lease could not be proven (a stall).
+    pub unproven: AtomicU64,
 }
 
 impl DispatcherStats {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+    pub fn unproven(&self) -> u64 {
+        self.unproven.load(Ordering::Relaxed)
+    }
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
     }
@@ -103,11 +122,12 @@ impl RunningDispatcher {
     }
 }
 
-/// What a StepManager holds: a way to wake the dispatcher after a commit.
+/// What a StepManager holds: the endpoint its notifications are for, and a way to wake the
+/// dispatcher after a commit.
 #[derive(Clone, Debug)]
 pub struct DispatcherHandle {
     wake: Arc<Notify>,
-    configured: bool,
+    endpoint: Option<Endpoint>,
     stats: Arc<DispatcherStats>,
 }
 
@@ -117,7 +137,7 @@ impl DispatcherHandle {
     pub fn unconfigured() -> Self {
         Self {
             wake: Arc::new(Notify::new()),
-            configured: false,
+            endpoint: None,
             stats: Arc::default(),
         }
     }
@@ -127,9 +147,10 @@ impl DispatcherHandle {
         self.wake.notify_one();
     }
 
-    /// Whether a webhook URL is configured (if not, nothing is queued).
-    pub fn is_configured(&self) -> bool {
-        self.configured
+    /// The endpoint notifications are queued for; `None` when no URL is configured (then
+    /// nothing is queued).
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
     }
 
     pub fn stats(&self) -> &DispatcherStats {
@@ -141,6 +162,7 @@ pub struct Dispatcher {
     store: Store,
     webhook: WebhookService,
     config: DispatcherConfig,
+    endpoint: Endpoint,
     handle: DispatcherHandle,
 }
 
@@ -158,18 +180,17 @@ impl Dispatcher {
         webhook: WebhookService,
         config: DispatcherConfig,
     ) -> Result<Self, NotConfigured> {
-        if !webhook.is_configured() {
-            return Err(NotConfigured);
-        }
+        let endpoint = webhook.config().endpoint().ok_or(NotConfigured)?;
         let handle = DispatcherHandle {
             wake: Arc::new(Notify::new()),
-            configured: true,
+            endpoint: Some(endpoint.clone()),
             stats: Arc::default(),
         };
         Ok(Self {
             store,
             webhook,
             config,
+            endpoint,
             handle,
         })
     }
@@ -213,6 +234,13 @@ impl Dispatcher {
     }
 
     async fn dispatch(&self, mut stop: watch::Receiver<bool>, mode: Mode) {
+        let registration = DispatcherRegistration {
+            id: uuid::Uuid::new_v4().to_string(),
+            endpoint: self.endpoint.clone(),
+            scope: self.config.scope.label(),
+            host: host_label(),
+        };
+        let mut last_heartbeat: Option<Instant> = None;
         let concurrency = self.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
         let (records_tx, records_rx) = mpsc::channel(concurrency * 4);
@@ -231,11 +259,16 @@ impl Dispatcher {
         let mut in_flight = JoinSet::new();
         while !*stop.borrow() {
             while in_flight.try_join_next().is_some() {}
+            if last_heartbeat.is_none_or(|at| at.elapsed() >= DISPATCHER_HEARTBEAT) {
+                last_heartbeat = Some(Instant::now());
+                self.heartbeat(&registration).await;
+            }
             if backlog.len() < refill_below {
+                // Read before the claim is asked for: the leases cannot have started earlier.
+                let at = Instant::now();
                 match self.claim(backlog_target - backlog.len()).await {
                     Ok(claimed) => {
                         exhausted = claimed.is_empty();
-                        let at = Instant::now();
                         backlog.extend(claimed.into_iter().map(|row| Claimed { row, at }));
                     }
                     Err(error) => {
@@ -250,14 +283,26 @@ impl Dispatcher {
                     break;
                 };
                 self.renew_if_waited(&mut backlog).await;
-                let Some(Claimed { row: delivery, .. }) = backlog.pop_front() else {
+                let Some(claimed) = backlog.pop_front() else {
                     break;
                 };
                 let webhook = self.webhook.clone();
                 let schedule = self.config.schedule.clone();
                 let records = records_tx.clone();
+                let url = self.endpoint.shown().to_owned();
+                let stats = Arc::clone(&self.handle.stats);
+                let margin = self.config.lease_margin;
                 in_flight.spawn(async move {
-                    let record = attempt(&webhook, &schedule, delivery).await;
+                    if !lease_covers_a_send(claimed.at, margin) {
+                        // Stalled (SIGSTOP, a paused VM) since the lease was last proven: the
+                        // row may be another holder's by now. Its lease ends and it is sent then.
+                        tracing::warn!(step_id = %claimed.row.step_id,
+                            "dispatcher stalled past its lease; dropping the row unsent");
+                        stats.unproven.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    let record = attempt(&webhook, &schedule, claimed.row, url).await;
                     // The recorder outlives every delivery task; if it is gone the lease
                     // expiry brings the row back, so nothing is lost either way.
                     let _ = records.send(record).await;
@@ -287,50 +332,69 @@ impl Dispatcher {
         while in_flight.join_next().await.is_some() {}
         drop(records_tx);
         let _ = recorder.await;
+        if let Err(error) = self.store.deregister_dispatcher(&registration.id).await {
+            tracing::debug!(%error, "cannot deregister the dispatcher; its registration expires");
+        }
+    }
+
+    /// Says in the store that this dispatcher runs (best effort: it only informs people and
+    /// workers without a URL).
+    async fn heartbeat(&self, registration: &DispatcherRegistration) {
+        if let Err(error) = self.store.heartbeat_dispatcher(registration).await {
+            tracing::warn!(%error, "cannot record the dispatcher's heartbeat");
+        }
     }
 
     fn lease_ms(&self) -> i64 {
-        duration_millis(self.webhook.config().timeout + LEASE_MARGIN)
+        duration_millis(self.webhook.config().timeout + self.config.lease_margin)
+    }
+
+    /// A claimed row waits in the backlog at most this long before its lease is restarted: a
+    /// send then always starts with at least the HTTP timeout plus half the margin left.
+    fn renew_after(&self) -> Duration {
+        self.config.lease_margin / 2
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
         self.store
             .claim_due(
                 &self.config.scope,
+                &self.endpoint,
                 i64::try_from(limit).unwrap_or(i64::MAX),
                 self.lease_ms(),
             )
             .await
     }
 
-    /// The lease starts when the send starts: a row that waited in the backlog past
-    /// [`RENEW_AFTER`] has its claim's lease restarted first, and rows whose claim was lost
-    /// meanwhile (taken by another dispatcher after the lease ran out) are dropped unsent.
+    /// The lease starts when the send starts: while the row at the front of the backlog has
+    /// waited past [`Self::renew_after`], the lease of its claim is restarted, and rows whose claim was
+    /// lost meanwhile (taken by another holder after the lease ran out, or re-queued) are dropped
+    /// unsent. It repeats until the front row's lease is fresh, so no row is sent on a lease this
+    /// dispatcher has not proven, whichever claim it came from.
     async fn renew_if_waited(&self, backlog: &mut VecDeque<Claimed>) {
-        let Some(front) = backlog.front() else {
-            return;
-        };
-        if front.at.elapsed() < RENEW_AFTER {
-            return;
-        }
-        let token = front.row.token.clone();
-        let renewed_at = Instant::now();
-        match self.store.renew_claims(&token, self.lease_ms()).await {
-            Ok(held) => {
-                let held: HashSet<_> = held.into_iter().collect();
-                backlog.retain_mut(|claimed| {
-                    if claimed.row.token != token {
-                        return true;
-                    }
-                    claimed.at = renewed_at;
-                    held.contains(&claimed.row.step_id)
-                });
+        while let Some(front) = backlog.front() {
+            if front.at.elapsed() < self.renew_after() {
+                return;
             }
-            Err(error) => {
-                // Not sure the lease still covers a send: leave these rows to whoever claims
-                // them when it ends (possibly this dispatcher).
-                tracing::warn!(%error, "cannot restart delivery leases; dropping those claims");
-                backlog.retain(|claimed| claimed.row.token != token);
+            let token = front.row.token.clone();
+            let renewed_at = Instant::now();
+            match self.store.renew_claims(&token, self.lease_ms()).await {
+                Ok(held) => {
+                    let held: HashSet<_> = held.into_iter().collect();
+                    backlog.retain_mut(|claimed| {
+                        if claimed.row.token != token {
+                            return true;
+                        }
+                        claimed.at = renewed_at;
+                        held.contains(&claimed.row.step_id)
+                    });
+                }
+                Err(error) => {
+                    // Not sure the lease still covers a send: leave these rows to whoever
+                    // claims them when it ends (possibly this dispatcher).
+                    tracing::warn!(%error, "cannot restart delivery leases; dropping those claims");
+                    backlog.retain(|claimed| claimed.row.token != token);
+                }
             }
         }
     }
@@ -350,7 +414,11 @@ impl Dispatcher {
 
     /// How long to sleep when nothing is due: until the next row falls due, at most idle_poll.
     async fn idle_wait(&self) -> Duration {
-        match self.store.next_due_in_ms().await {
+        match self
+            .store
+            .next_due_in_ms(&self.config.scope, &self.endpoint)
+            .await
+        {
             Ok(Some(ms)) => {
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(self.config.idle_poll)
             }
@@ -359,18 +427,38 @@ impl Dispatcher {
     }
 }
 
-/// A claimed row waiting for a free slot, and when its lease last started.
+/// A claimed row waiting for a free slot, and when its lease last started (read before the
+/// lease was asked for, so never later than the database's).
 struct Claimed {
     row: ClaimedDelivery,
     at: Instant,
+}
+
+/// Whether a lease that started at `at`, `margin` longer than the HTTP timeout, still covers a
+/// whole attempt started now.
+pub(crate) fn lease_covers_a_send(at: Instant, margin: Duration) -> bool {
+    at.elapsed() < margin
+}
+
+/// Host name and process id, so people can tell dispatchers apart.
+pub(crate) fn host_label() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 async fn attempt(
     webhook: &WebhookService,
     schedule: &RetrySchedule,
     delivery: ClaimedDelivery,
+    url: String,
 ) -> AttemptRecord {
     let attempt = delivery.scheduled_attempts + 1;
+    let started_at = now_millis();
     let report = webhook
         .send(
             &delivery.step_id,
@@ -390,6 +478,8 @@ async fn attempt(
     AttemptRecord {
         step_id: delivery.step_id,
         token: delivery.token,
+        started_at,
+        url,
         state,
         retry_after_ms: retry_after.map(duration_millis),
         outcome: report.outcome.label().to_owned(),
@@ -433,13 +523,8 @@ async fn record_attempts(
         let mut tries = 0;
         loop {
             match store.record_attempts(&batch).await {
-                Ok(stale) => {
-                    if stale > 0 {
-                        // Another dispatcher holds these rows now; what it records stands.
-                        tracing::warn!(stale, "delivery results refused: their lease had ended");
-                        stats.stale.fetch_add(stale as u64, Ordering::Relaxed);
-                    }
-                    count(&stats, &batch);
+                Ok(fences) => {
+                    count(&stats, &batch, &fences);
                     break;
                 }
                 Err(error) if tries < RECORD_RETRIES => {
@@ -458,8 +543,20 @@ async fn record_attempts(
     }
 }
 
-fn count(stats: &DispatcherStats, batch: &[AttemptRecord]) {
-    for record in batch {
+/// Counts each result by what became of it: only results recorded on their row count as
+/// delivered, retrying or dead.
+fn count(stats: &DispatcherStats, batch: &[AttemptRecord], fences: &[Fence]) {
+    let stale = fences.iter().filter(|f| **f == Fence::LeaseLost).count();
+    if stale > 0 {
+        // Another holder has these rows now; what it records stands. The sends are in the
+        // history, marked lease_lost.
+        tracing::warn!(stale, "delivery results refused: their lease had ended");
+    }
+    for (record, fence) in batch.iter().zip(fences) {
+        if *fence == Fence::LeaseLost {
+            stats.stale.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let counter = match record.state {
             DeliveryState::Delivered => &stats.delivered,
             DeliveryState::Dead => &stats.dead,
@@ -472,6 +569,116 @@ fn count(stats: &DispatcherStats, batch: &[AttemptRecord]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stephook_core::{StepStatus, WebhookArgs};
+    use stephook_store::{Notify, NotifyTo, TerminalUpdate, testing};
+
+    /// Issue 11, 6: the backlog's lease renewal looked at the front claim only. When every row
+    /// of that claim had been taken over, the next claim's first row was sent without any check
+    /// of its age: a dispatcher that stalled past its lease (SIGSTOP, a paused VM) sent a row it
+    /// could no longer prove was its own. Here the stall is a backlog whose rows all started
+    /// their lease 40 s ago.
+    #[tokio::test]
+    async fn issue_11_6_no_row_is_sent_on_a_lease_the_dispatcher_cannot_prove() {
+        let test = testing::sqlite().await;
+        let store = test.store.clone();
+        let webhook = WebhookService::new(
+            WebhookArgs {
+                url: Some("http://127.0.0.1:9/hooks".into()),
+                timeout_ms: Some("1000".into()),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap(),
+        )
+        .unwrap();
+        let endpoint = webhook.config().endpoint().unwrap();
+        for _ in 0..3 {
+            let step = stephook_core::Step::pending(stephook_core::StepId::new_random(), "a", None);
+            store.insert_step(&step).await.unwrap();
+            let notify = Notify {
+                after: Duration::ZERO,
+                to: NotifyTo::Endpoint(&endpoint),
+            };
+            store
+                .complete_step(
+                    &step.id,
+                    &TerminalUpdate::new(StepStatus::Success),
+                    Some(notify),
+                )
+                .await
+                .unwrap();
+        }
+        let dispatcher =
+            Dispatcher::new(store.clone(), webhook, DispatcherConfig::default()).expect("a URL");
+        // Two claims wait in the backlog: the first (two rows) on a short lease, the second (one
+        // row) on a long one.
+        let first = store
+            .claim_due(&ClaimScope::All, &endpoint, 2, 200)
+            .await
+            .unwrap();
+        let second = store
+            .claim_due(&ClaimScope::All, &endpoint, 1, 60_000)
+            .await
+            .unwrap();
+        // The first claim's lease runs out and another dispatcher takes its rows.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let taken_over = store
+            .claim_due(&ClaimScope::All, &endpoint, 10, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(taken_over.len(), 2);
+        let stalled = Instant::now()
+            .checked_sub(Duration::from_secs(40))
+            .expect("the clock is past 40 s");
+        let mut backlog: VecDeque<Claimed> = first
+            .into_iter()
+            .chain(second.iter().cloned())
+            .map(|row| Claimed { row, at: stalled })
+            .collect();
+
+        dispatcher.renew_if_waited(&mut backlog).await;
+
+        // The rows taken over are dropped; the one still held had its lease proven again
+        // before it could be sent.
+        let left: Vec<_> = backlog.iter().map(|c| c.row.step_id.clone()).collect();
+        assert_eq!(left, vec![second[0].step_id.clone()]);
+        assert!(lease_covers_a_send(backlog[0].at, DEFAULT_LEASE_MARGIN));
+        assert!(backlog[0].at.elapsed() < dispatcher.renew_after());
+        assert!(
+            !lease_covers_a_send(stalled, DEFAULT_LEASE_MARGIN),
+            "a stalled lease is never sent on"
+        );
+    }
+
+    #[test]
+    fn refused_results_are_counted_apart_from_recorded_ones() {
+        let stats = DispatcherStats::default();
+        let record = |state| AttemptRecord {
+            step_id: stephook_core::StepId::new_random(),
+            token: "t".into(),
+            started_at: 0,
+            url: "http://x/".into(),
+            state,
+            retry_after_ms: None,
+            outcome: "delivered".into(),
+            http_status: Some(200),
+            error: None,
+            duration_ms: 1,
+        };
+        let batch = [
+            record(DeliveryState::Delivered),
+            record(DeliveryState::Delivered),
+            record(DeliveryState::Dead),
+        ];
+
+        count(
+            &stats,
+            &batch,
+            &[Fence::Held, Fence::LeaseLost, Fence::Held],
+        );
+
+        assert_eq!((stats.delivered(), stats.dead(), stats.stale()), (1, 1, 1));
+    }
 
     #[test]
     fn retryable_failures_follow_the_schedule_then_die() {

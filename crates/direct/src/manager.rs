@@ -5,7 +5,7 @@ use crate::dispatcher::DispatcherHandle;
 use serde_json::Value;
 use std::time::Duration;
 use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage};
-use stephook_store::{Store, StoreError, TerminalTransition, TerminalUpdate};
+use stephook_store::{Notify, NotifyTo, Store, StoreError, TerminalTransition, TerminalUpdate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -102,13 +102,16 @@ impl StepManager {
         id: &StepId,
         update: TerminalUpdate,
     ) -> Result<TerminalTransition, StepError> {
-        // Due at once: direct mode has no fast path to wait for.
-        let notify_after = self.dispatcher.is_configured().then_some(Duration::ZERO);
-        if notify_after.is_none() {
+        // Due at once (direct mode has no fast path to wait for), for this process's endpoint.
+        let notify = self.dispatcher.endpoint().map(|endpoint| Notify {
+            after: Duration::ZERO,
+            to: NotifyTo::Endpoint(endpoint),
+        });
+        if notify.is_none() {
             tracing::debug!(step_id = %id, "STEP_COMPLETE_WEBHOOK not configured, skipping step-complete notification");
         }
-        let transition = self.store.complete_step(id, &update, notify_after).await?;
-        if transition == TerminalTransition::Applied && notify_after.is_some() {
+        let transition = self.store.complete_step(id, &update, notify).await?;
+        if transition == TerminalTransition::Applied && notify.is_some() {
             // Committed: now the dispatcher may look. It would find the row by polling anyway.
             self.dispatcher.wake();
         }

@@ -229,7 +229,11 @@ async fn an_endpoint_that_stays_down_is_retried_on_schedule_then_dead_then_redel
     // Redelivery restarts the schedule: with the endpoint still down, the first new attempt
     // fails and the row is retried (not dead again at once); once it is back, it is delivered.
     h.receiver.set_reply(Reply::Sequence(vec![503, 200]));
-    h.test.store.requeue(&step.id).await.unwrap();
+    h.test
+        .store
+        .requeue(&step.id, stephook_store::Rebind::Keep)
+        .await
+        .unwrap();
     let delivered = h.wait_for_state(&step.id, DeliveryState::Delivered).await;
     assert_eq!(delivered.attempts, 2, "counted from the redelivery");
     assert_eq!(h.receiver.count(), 5);
@@ -380,7 +384,12 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
     // The dispatcher that will die takes some rows first (a 2 s lease) and never answers.
     let orphans = test
         .store
-        .claim_due(&stephook_store::ClaimScope::All, ORPHANS as i64, 2_000)
+        .claim_due(
+            &stephook_store::ClaimScope::All,
+            &webhook.config().endpoint().expect("a URL"),
+            ORPHANS as i64,
+            2_000,
+        )
         .await
         .unwrap();
     assert_eq!(orphans.len(), ORPHANS);
@@ -411,6 +420,8 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
         .record_attempts(&[stephook_store::AttemptRecord {
             step_id: orphans[0].step_id.clone(),
             token: orphans[0].token.clone(),
+            started_at: stephook_core::now_millis(),
+            url: receiver.url(),
             state: DeliveryState::Retrying,
             retry_after_ms: Some(1_000),
             outcome: "timeout".into(),
@@ -420,11 +431,19 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
         }])
         .await
         .unwrap();
-    assert_eq!(refused, 1, "the dead dispatcher's late result is refused");
-    let counts = test.store.count_deliveries().await.unwrap();
     assert_eq!(
-        counts,
-        vec![(DeliveryState::Delivered, (ROWS + ORPHANS) as i64)]
+        refused,
+        vec![stephook_store::Fence::LeaseLost],
+        "the dead dispatcher's late result is refused"
+    );
+    let counts = test.store.count_deliveries(i64::MAX).await.unwrap();
+    assert_eq!(
+        counts[2],
+        (DeliveryState::Delivered, (ROWS + ORPHANS) as i64)
+    );
+    assert_eq!(
+        counts.iter().map(|(_, n)| n).sum::<i64>(),
+        (ROWS + ORPHANS) as i64
     );
     for dispatcher in dispatchers {
         dispatcher.stop().await;

@@ -46,12 +46,35 @@ impl Store {
                 .await
                 .map_err(connect_err)?,
         };
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool, kind).await?;
         Ok(Self {
             pool,
             kind,
             writer: Default::default(),
         })
+    }
+}
+
+/// How often a process retries migrating an SQLite store that another process is migrating too.
+const SQLITE_MIGRATE_TRIES: u32 = 20;
+const SQLITE_MIGRATE_WAIT: Duration = Duration::from_millis(100);
+
+/// Applies the migrations. PostgreSQL serializes migrators with an advisory lock; SQLite has no
+/// such lock, so two processes starting on a fresh file (a worker and `stephook serve`) race, and
+/// the loser fails on `_sqlx_migrations`' key. It retries: the winner's migrations are then
+/// applied and only checked.
+async fn migrate(pool: &sqlx::AnyPool, kind: DatabaseKind) -> Result<(), StoreError> {
+    let mut tries = 0;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if kind == DatabaseKind::Sqlite && tries + 1 < SQLITE_MIGRATE_TRIES => {
+                tries += 1;
+                tracing::debug!(%error, tries, "another process is migrating the store; retrying");
+                tokio::time::sleep(SQLITE_MIGRATE_WAIT).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 

@@ -13,8 +13,10 @@ mod steps_query;
 pub mod testing;
 
 pub use deliveries::{
-    ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, Delivery,
-    DeliveryQuery, DeliveryState, InvalidDeliveryState, Source,
+    ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery,
+    DISPATCHER_HEARTBEAT, Delivery, DeliveryQuery, DeliveryState, DispatcherRegistration,
+    FLEET_MEMORY, FastPathTake, Fence, InvalidDeliveryState, Notify, NotifyTo, Rebind,
+    RequeueOutcome, ServedEndpoint, Source,
 };
 pub use error::StoreError;
 pub use retention::Purged;
@@ -22,7 +24,7 @@ pub use sql_args::SortOrder;
 pub use steps::{TerminalTransition, TerminalUpdate};
 pub use steps_query::{StepCursor, StepQuery, StepWithMetrics};
 
-use sqlx::AnyPool;
+use sqlx::{Any, AnyPool, Transaction};
 use std::sync::Arc;
 use stephook_core::DatabaseKind;
 use tokio::sync::{Mutex, MutexGuard};
@@ -43,6 +45,17 @@ impl Store {
         match self.kind {
             DatabaseKind::Sqlite => Some(self.writer.lock().await),
             DatabaseKind::Postgres => None,
+        }
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`, waiting out `busy_timeout`): a transaction that read first and wrote later
+    /// would fail with `BUSY_SNAPSHOT` whenever another process (a worker beside `stephook
+    /// serve`) had written in between, and `busy_timeout` cannot help with that.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
         }
     }
 

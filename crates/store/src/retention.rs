@@ -1,7 +1,12 @@
 //! Retention: the store stays bounded. Old delivered notifications (and their attempt history)
-//! go, then old steps that no longer have a notification row; dead notifications are kept for
-//! twice as long, so an operator has time to redeliver them. Every delete is a small batch in
-//! its own transaction, so a purge never holds SQLite's writer for long.
+//! go, then old steps that have ended and no longer have a notification row; dead notifications
+//! are kept for twice as long, so an operator has time to redeliver them. Every delete is a
+//! small batch in its own transaction, so a purge never holds SQLite's writer for long.
+//!
+//! What retention never deletes: a step that is still running (pending), and a notification
+//! that is waiting (pending or retrying) or was re-queued while the purge ran. The delete
+//! statements check state and age themselves, so a row that changed after it was picked (an
+//! operator redelivering an old dead notification) is left alone.
 
 use crate::{Store, StoreError};
 use sqlx::Row;
@@ -18,9 +23,9 @@ pub struct Purged {
 impl Store {
     /// Deletes, in batches of `batch` rows, what is older than `retention_ms` at `now_ms`:
     /// delivered notifications with their attempts; dead ones past twice the retention; then
-    /// steps (and their metrics) created before the cutoff that have no notification row left
-    /// (delivered and purged, or never had one). Pending and retrying notifications, and their
-    /// steps, are never deleted.
+    /// steps (and their metrics) created before the cutoff that have ended and have no
+    /// notification row left (delivered and purged, or never had one). Pending steps, pending and
+    /// retrying notifications, and their steps, are never deleted.
     pub async fn purge_expired(
         &self,
         now_ms: i64,
@@ -54,14 +59,16 @@ impl Store {
         dead_cutoff: i64,
         batch: i64,
     ) -> Result<(u64, u64), StoreError> {
+        const EXPIRED: &str = "((state = 'delivered' AND updated_at < $1) \
+                                OR (state = 'dead' AND updated_at < $2))";
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT step_id FROM webhook_deliveries \
-             WHERE (state = 'delivered' AND updated_at < $1) \
-                OR (state = 'dead' AND updated_at < $2) \
-             ORDER BY updated_at LIMIT $3",
-        )
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "DELETE FROM webhook_deliveries WHERE {EXPIRED} AND step_id IN ( \
+                 SELECT step_id FROM webhook_deliveries WHERE {EXPIRED} \
+                 ORDER BY updated_at LIMIT $3) \
+             RETURNING step_id"
+        ))
         .bind(cutoff)
         .bind(dead_cutoff)
         .bind(batch)
@@ -69,29 +76,33 @@ impl Store {
         .await?;
         let ids = ids_of(&rows, "step_id")?;
         let attempts = delete_where_in(&mut tx, "webhook_attempts", "step_id", &ids).await?;
-        let deliveries = delete_where_in(&mut tx, "webhook_deliveries", "step_id", &ids).await?;
         tx.commit().await?;
-        Ok((deliveries, attempts))
+        Ok((ids.len() as u64, attempts))
     }
 
     async fn purge_steps(&self, cutoff: i64, batch: i64) -> Result<u64, StoreError> {
+        // Ended before the cutoff, with no notification row left (delivered and purged, or
+        // never had one). A pending step is never taken, however old.
+        const EXPIRED: &str = "steps.created_at < $1 \
+            AND steps.status IN ('success', 'failed', 'cancelled') \
+            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = steps.id)";
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id FROM steps s WHERE s.created_at < $1 \
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = s.id) \
-             ORDER BY s.created_at LIMIT $2",
-        )
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM steps WHERE {EXPIRED} ORDER BY steps.created_at LIMIT $2"
+        ))
         .bind(cutoff)
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
         let ids = ids_of(&rows, "id")?;
         // Attempts of a notification sent by another SDK's workflow have no row; they go with
-        // the step.
+        // the step. The step's own delete checks again: a row written since (a redelivery) keeps
+        // the step (on PostgreSQL, that row's foreign key makes the delete wait, then fail, and
+        // the whole batch waits for the next purge).
         delete_where_in(&mut tx, "webhook_attempts", "step_id", &ids).await?;
         delete_where_in(&mut tx, "step_metrics", "step_id", &ids).await?;
-        let steps = delete_where_in(&mut tx, "steps", "id", &ids).await?;
+        let steps = delete_steps(&mut tx, cutoff, &ids).await?;
         tx.commit().await?;
         Ok(steps)
     }
@@ -104,6 +115,29 @@ fn ids_of(rows: &[sqlx::any::AnyRow], column: &str) -> Result<Vec<StepId>, Store
             StepId::parse(&id).map_err(|e| StoreError::corrupt("steps", e))
         })
         .collect()
+}
+
+/// Deletes those of `ids` that are still expired steps.
+async fn delete_steps(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    cutoff: i64,
+    ids: &[StepId],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "DELETE FROM steps WHERE id IN ({}) AND created_at < $1 \
+           AND status IN ('success', 'failed', 'cancelled') \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = steps.id)",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(cutoff);
+    for id in ids {
+        query = query.bind(id.as_str().to_owned());
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// `DELETE FROM table WHERE column IN (ids)`; `table` and `column` are this module's constants.

@@ -1,10 +1,9 @@
 //! Steps and step metrics.
 
-use crate::{Source, Store, StoreError};
+use crate::{Notify, Source, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use std::time::Duration;
-use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, duration_millis, now_millis};
+use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 
 const STEP_COLUMNS: &str = "id, agent_id, run_id, status, model, provider, prompt_tokens, \
     completion_tokens, total_tokens, stop_reason, error_type, error_data, created_at, updated_at, \
@@ -48,34 +47,33 @@ impl Store {
     /// Inserts a new step; fails if the id exists.
     pub async fn insert_step(&self, step: &Step) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         write_step(&mut tx, step, false).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Inserts or replaces a step (and its metrics) by id, in one transaction: what an activity
-    /// that may be retried needs, since a retry must never store the step twice. With
-    /// `notify_after`, the step's notification row is written in the same transaction, due
-    /// that long from now (Temporal's grace period for its fast path); an existing row is kept
-    /// as it is, so a retry never re-queues a delivered notification.
+    /// that may be retried needs, since a retry must never store the step twice. With `notify`,
+    /// the step's notification row is written in the same transaction (due after Temporal's
+    /// grace period for its fast path); an existing row is kept as it is, so a retry never
+    /// re-queues a delivered notification.
     pub async fn upsert_step(
         &self,
         step: &Step,
         metrics: Option<StepMetrics>,
-        notify_after: Option<Duration>,
+        notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         write_step(&mut tx, step, true).await?;
-        if let Some(due_after) = notify_after.filter(|_| step.status.is_terminal()) {
+        if let Some(notify) = notify.filter(|_| step.status.is_terminal()) {
             crate::deliveries::enqueue(
                 &mut tx,
                 self.kind,
-                &step.id,
-                step.status,
+                (&step.id, step.status),
                 Source::Temporal,
-                duration_millis(due_after),
+                notify,
                 false,
             )
             .await?;
@@ -138,18 +136,18 @@ impl Store {
         .transpose()
     }
 
-    /// Moves a pending step to a terminal state and, when `notify_after` is given, queues its
-    /// notification (due that long from now) in the same transaction, so a committed step always
-    /// has its outbox row. `None` is for a process with no webhook configured: nothing to queue.
+    /// Moves a pending step to a terminal state and, when `notify` is given, queues its
+    /// notification in the same transaction, so a committed step always has its outbox row.
+    /// `None` is for a process with no webhook configured: nothing to queue.
     pub async fn complete_step(
         &self,
         id: &StepId,
         update: &TerminalUpdate,
-        notify_after: Option<Duration>,
+        notify: Option<Notify<'_>>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Write first, read only when nothing changed: an SQLite transaction that reads and then
         // writes can fail to upgrade its lock under concurrency.
         let usage = update.usage.clone().unwrap_or_default();
@@ -180,14 +178,13 @@ impl Store {
             if let Some(metrics) = update.metrics {
                 write_metrics(&mut tx, id, metrics).await?;
             }
-            if let Some(due_after) = notify_after {
+            if let Some(notify) = notify {
                 crate::deliveries::enqueue(
                     &mut tx,
                     self.kind,
-                    id,
-                    update.status,
+                    (id, update.status),
                     Source::Direct,
-                    duration_millis(due_after),
+                    notify,
                     true,
                 )
                 .await?;

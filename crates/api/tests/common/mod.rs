@@ -7,8 +7,8 @@ use std::time::Duration;
 use stephook_api::{ApiConfig, bind};
 use stephook_core::{Secret, Step, StepId, StepMetrics, StepStatus, Usage, WebhookArgs};
 use stephook_direct::{Dispatcher, DispatcherConfig, RetrySchedule, RunningDispatcher};
-use stephook_store::Store;
 use stephook_store::testing::{self, TestStore};
+use stephook_store::{Notify, NotifyTo, Store};
 use stephook_testkit::{Receiver, Reply};
 use stephook_webhook::WebhookService;
 use tokio::sync::oneshot;
@@ -44,7 +44,26 @@ impl Server {
     }
 
     pub async fn over(test: TestStore, token: Option<&str>) -> Self {
-        let mut config = ApiConfig::loopback(0);
+        Self::over_with(test, token, None).await
+    }
+
+    /// A server whose own webhook URL (where `to_current_endpoint` moves notifications) is
+    /// `current`.
+    pub async fn start_sending_to(db: Db, current: &str) -> Option<Self> {
+        let test = match db {
+            Db::Sqlite => testing::sqlite().await,
+            Db::Postgres => testing::postgres().await?,
+        };
+        let endpoint = stephook_core::Endpoint::of(&current.parse().expect("a URL"));
+        Some(Self::over_with(test, None, Some(endpoint)).await)
+    }
+
+    async fn over_with(
+        test: TestStore,
+        token: Option<&str>,
+        current: Option<stephook_core::Endpoint>,
+    ) -> Self {
+        let mut config = ApiConfig::loopback(0).with_current_endpoint(current);
         if let Some(token) = token {
             config = config.with_token(token);
         }
@@ -120,6 +139,26 @@ pub async fn json_of(response: reqwest::Response) -> (u16, Value) {
     (status, value)
 }
 
+/// A terminal step whose notification row is for `endpoint` (its step committed by a process
+/// sending there), due now.
+pub async fn seed_step_for(store: &Store, endpoint: &str) -> StepId {
+    let endpoint = stephook_core::Endpoint::of(&endpoint.parse().expect("a URL"));
+    let mut step = Step::pending(StepId::new_random(), "agent-x", Some("run-x".into()));
+    step.status = StepStatus::Success;
+    store
+        .upsert_step(
+            &step,
+            None,
+            Some(Notify {
+                after: Duration::ZERO,
+                to: NotifyTo::Endpoint(&endpoint),
+            }),
+        )
+        .await
+        .expect("seed a step");
+    step.id
+}
+
 /// A terminal step created at `created_at`, with usage and metrics, and its notification row
 /// (pending, due now) written in the same transaction.
 pub async fn seed_step(
@@ -169,7 +208,10 @@ pub async fn seed_step_due(
         .upsert_step(
             &step,
             Some(metrics),
-            status.is_terminal().then_some(due_after),
+            status.is_terminal().then_some(Notify {
+                after: due_after,
+                to: NotifyTo::Unbound,
+            }),
         )
         .await
         .expect("seed a step");
@@ -225,7 +267,14 @@ pub async fn wait_for_state(store: &Store, id: &StepId, state: &str) {
 /// Terminal steps whose notifications a receiver answering 400 has made dead.
 pub async fn dead_deliveries(store: &Store, n: usize) -> Vec<StepId> {
     let receiver = Receiver::start(Reply::Status(400)).await;
-    let dispatcher = dispatcher(store, &receiver);
+    dead_deliveries_at(store, &receiver, n).await
+}
+
+/// As [`dead_deliveries`], at `receiver`'s endpoint (each row is bound to the endpoint that
+/// first took it): `receiver` answers 400 meanwhile, and is left answering that.
+pub async fn dead_deliveries_at(store: &Store, receiver: &Receiver, n: usize) -> Vec<StepId> {
+    receiver.set_reply(Reply::Status(400));
+    let dispatcher = dispatcher(store, receiver);
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(

@@ -3,9 +3,11 @@
 use super::settle;
 use crate::cli::DeliveriesCommand;
 use crate::open;
-use stephook_core::StepId;
+use stephook_core::{Endpoint, StepId};
 use stephook_direct::{Dispatcher, DispatcherConfig};
-use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
+use stephook_store::{
+    ClaimScope, Delivery, DeliveryState, Rebind, RequeueOutcome, ServedEndpoint, Store,
+};
 use stephook_webhook::WebhookService;
 
 /// Dead rows are re-queued (and, with --now, sent) this many at a time: memory stays bounded
@@ -25,14 +27,19 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
             if deliveries.is_empty() {
                 println!("no deliveries");
             }
+            let served = store.served_endpoints().await?;
             for delivery in &deliveries {
                 println!("{}", summary(delivery));
+                if let Some(note) = waiting_note(delivery, &served) {
+                    println!("    {note}");
+                }
             }
         }
         DeliveriesCommand::Redeliver {
             step_ids,
             dead,
             now,
+            to_current_endpoint,
             webhook,
             store,
         } => {
@@ -41,20 +48,23 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|id| StepId::parse(id))
                 .collect::<Result<Vec<_>, _>>()?;
-            let sender = if now {
-                let webhook = open::webhook(&webhook)?;
-                anyhow::ensure!(
-                    webhook.is_configured(),
-                    "STEP_COMPLETE_WEBHOOK: not set; --now needs somewhere to send to (--webhook-url)"
-                );
-                Some(webhook)
-            } else {
-                None
-            };
+            let webhook = open::webhook(&webhook)?;
+            let current = webhook.config().endpoint();
+            anyhow::ensure!(
+                !(now || to_current_endpoint) || current.is_some(),
+                "STEP_COMPLETE_WEBHOOK: not set; {} needs somewhere to send to (--webhook-url)",
+                if now {
+                    "--now"
+                } else {
+                    "--to-current-endpoint"
+                }
+            );
+            let target = to_current_endpoint.then_some(current).flatten();
+            let rebind = target.as_ref().map_or(Rebind::Keep, Rebind::To);
             let store = open::store(&store).await?;
             let mut redelivery = Redelivery {
                 store,
-                sender,
+                sender: now.then_some(webhook),
                 queued: 0,
                 all_delivered: true,
             };
@@ -63,7 +73,7 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
                 loop {
                     let page = redelivery
                         .store
-                        .requeue_dead_page(after.as_ref(), REDELIVER_PAGE)
+                        .requeue_dead_page(after.as_ref(), REDELIVER_PAGE, rebind)
                         .await?;
                     let Some(last) = page.last().cloned() else {
                         break;
@@ -72,10 +82,27 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
                     after = Some(last);
                 }
             } else {
-                for id in &ids {
-                    redelivery.store.requeue(id).await?;
+                let mut queued = Vec::new();
+                for id in ids {
+                    match redelivery.store.requeue(&id, rebind).await? {
+                        RequeueOutcome::Queued => queued.push(id),
+                        // Waiting to be sent now: --now sends it from here all the same.
+                        RequeueOutcome::AlreadyQueued if now => queued.push(id),
+                        RequeueOutcome::AlreadyQueued => {
+                            println!(
+                                "{id}  already queued: it waits to be sent now; nothing changed"
+                            )
+                        }
+                        RequeueOutcome::InFlight => println!(
+                            "{id}  in flight: a dispatcher or the webhook activity is sending it \
+                             right now; nothing changed (its result shows in `deliveries list`)"
+                        ),
+                    }
                 }
-                redelivery.queued_now(ids).await?;
+                redelivery.queued_now(queued).await?;
+            }
+            if let Some(target) = &target {
+                println!("moved to {target}");
             }
             redelivery.finish()?;
         }
@@ -95,6 +122,9 @@ struct Redelivery {
 impl Redelivery {
     /// `ids` were just re-queued: report them, and with --now send exactly them and wait.
     async fn queued_now(&mut self, ids: Vec<StepId>) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.queued += ids.len();
         let Some(webhook) = &self.sender else {
             for id in &ids {
@@ -102,6 +132,26 @@ impl Redelivery {
             }
             return Ok(());
         };
+        // A row committed for another endpoint is not this process's to send.
+        let mine = webhook.config().endpoint();
+        let mut ids = ids;
+        let mut elsewhere = Vec::new();
+        for id in &ids {
+            if let Some(delivery) = self.store.delivery(id).await?
+                && let (Some(theirs), Some(mine)) = (&delivery.endpoint, &mine)
+                && theirs != mine
+            {
+                elsewhere.push((id.clone(), theirs.clone()));
+            }
+        }
+        ids.retain(|id| !elsewhere.iter().any(|(other, _)| other == id));
+        for (id, theirs) in &elsewhere {
+            self.all_delivered = false;
+            println!(
+                "{id}  queued for {theirs}, not sent from here: it was committed for that \
+                 endpoint; add --to-current-endpoint to send it to this process's URL"
+            );
+        }
         let deadline = settle::deadline(webhook);
         let config = DispatcherConfig {
             scope: ClaimScope::Steps(ids.clone()),
@@ -142,14 +192,49 @@ impl Redelivery {
 
 fn summary(delivery: &Delivery) -> String {
     format!(
-        "{}  {:<9}  step={:<9}  attempts={}  http={}  {}",
+        "{}  {:<9}  step={:<9}  attempts={}  http={}  to={}  {}",
         delivery.step_id,
-        delivery.state,
+        if delivery.held {
+            "sending"
+        } else {
+            delivery.state.as_str()
+        },
         delivery.step_status,
         delivery.attempts,
         delivery
             .last_http_status
             .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        delivery
+            .endpoint
+            .as_ref()
+            .map_or("(first endpoint to take it)", Endpoint::shown),
         delivery.last_error.as_deref().unwrap_or("")
     )
+}
+
+/// For a waiting notification no running dispatcher serves: what it waits for.
+pub(crate) fn waiting_note(delivery: &Delivery, served: &[ServedEndpoint]) -> Option<String> {
+    if !delivery.is_waiting() {
+        return None;
+    }
+    let taken = match &delivery.endpoint {
+        None => !served.is_empty(),
+        Some(endpoint) => served
+            .iter()
+            .any(|s| s.endpoint.fingerprint() == endpoint.fingerprint()),
+    };
+    if taken {
+        return None;
+    }
+    Some(match &delivery.endpoint {
+        Some(endpoint) => format!(
+            "waiting for {endpoint}: no running dispatcher serves it (start a worker or \
+             `stephook serve` with that STEP_COMPLETE_WEBHOOK, or move it with \
+             `stephook deliveries redeliver {} --to-current-endpoint`)",
+            delivery.step_id
+        ),
+        None => "waiting for an endpoint: no running dispatcher (start a worker or `stephook \
+                 serve` with a STEP_COMPLETE_WEBHOOK)"
+            .to_owned(),
+    })
 }

@@ -10,8 +10,11 @@ use stephook_webhook::WebhookService;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Every setting is checked before anything starts.
-    let api_config = args.api.validate()?;
     let webhook_config = args.webhook.validate()?;
+    let api_config = args
+        .api
+        .validate()?
+        .with_current_endpoint(webhook_config.endpoint());
     let schedule = crate::open::retry_schedule(&args.retry_schedule)?;
     let retention = crate::open::retention(&args.retention)?;
     let store_config = args.store.validate()?;

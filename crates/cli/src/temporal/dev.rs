@@ -126,7 +126,8 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     // The API and console over the worker's store (loopback, no token).
     let api = stephook_api::bind(
-        &stephook_api::ApiConfig::loopback(args.api_port),
+        &stephook_api::ApiConfig::loopback(args.api_port)
+            .with_current_endpoint(config.webhook.endpoint()),
         crate::open::store_from(&config.store).await?,
     )
     .await

@@ -215,6 +215,7 @@ fn progress_of(result: &AgentRunResult) -> Progress {
         last_step_id: result.step_ids.last().cloned(),
         webhooks_delivered: result.webhooks_delivered,
         webhook_failures: result.webhook_failures,
+        webhooks_left_to_outbox: result.webhooks_left_to_outbox,
     }
 }
 

@@ -154,8 +154,12 @@ pub async fn run_worker_until(
     .map(Dispatcher::spawn);
     let retention = RunningRetention::spawn(store.clone(), config.retention);
 
-    let mut activities = StepActivities::new(store.clone(), webhook, Arc::clone(&webhook_metrics));
-    activities.outbox_grace = config.outbox_grace;
+    let activities = StepActivities::with_outbox_grace(
+        store.clone(),
+        webhook,
+        Arc::clone(&webhook_metrics),
+        config.outbox_grace,
+    );
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<AgentWorkflow>()
         .map_err(|e| anyhow!("{e}"))?

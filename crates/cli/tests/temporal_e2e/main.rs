@@ -4,6 +4,7 @@
 
 mod failures;
 mod harness;
+mod holders;
 mod input;
 mod outbox;
 mod replay;

@@ -150,24 +150,42 @@ async fn a_workflow_terminated_right_after_create_step_still_notifies() {
     worker.stop().await.expect("graceful stop");
 }
 
+/// The store write-locked by another process while the activity wants to send: the fast path
+/// cannot take the row, so it sends nothing (a send it could not record could overlap a
+/// dispatcher's); once the lock is gone the next attempt, or the outbox, sends it, and every send
+/// is in the history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_unreachable_during_the_notification_loses_nothing() {
     let Some(env) = env(Reply::Status(503)).await else {
         return;
     };
     let worker = env.start_worker();
-    let handle = env.start_run("store-down", &["go"], 1).await;
-    wait_for_steps_done(&handle, 1).await;
-
-    // Another process holds the store's write lock while the activity tries to record.
     let mut blocker = sqlx::SqliteConnection::connect(&env.database_url)
         .await
         .expect("open the store file");
+    let handle = env.start_run("store-down", &["go"], 1).await;
+    // The first attempt is sent and recorded; then another process takes the write lock.
+    wait_for_steps_done(&handle, 1).await;
+    let stored = harness::progress(&handle)
+        .await
+        .and_then(|p| p.last_step_id)
+        .map(|id| StepId::parse(&id).expect("a step id"))
+        .expect("the stored step");
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while env.store.attempts(&stored, 10).await.unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first attempt was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     blocker
         .execute("BEGIN EXCLUSIVE")
         .await
         .expect("take the write lock");
-    env.receiver.wait_for(3, RUN_TIMEOUT).await;
+    let locked_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let sent_while_locked = env.receiver.count();
     blocker
         .execute("ROLLBACK")
         .await
@@ -177,9 +195,15 @@ async fn the_store_unreachable_during_the_notification_loses_nothing() {
     env.receiver.set_reply(Reply::Status(200));
 
     let id = &ids(&result)[0];
-    assert_eq!(result.webhook_failures, 1);
+    assert!(locked_at.elapsed() < Duration::from_secs(60));
+    assert_eq!(
+        sent_while_locked, 1,
+        "nothing is sent while the row cannot be taken"
+    );
     wait_until_delivered(&env.store, id, TEST_OUTBOX_GRACE + OUTBOX_WAIT).await;
-    assert_stable_webhook_id(&env, id);
+    let sent = assert_stable_webhook_id(&env, id);
+    let recorded = env.store.attempts(id, 100).await.unwrap().len();
+    assert_eq!(sent, recorded, "every send is in the history");
     worker.stop().await.expect("graceful stop");
 }
 

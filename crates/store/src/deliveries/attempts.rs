@@ -1,7 +1,8 @@
-//! Recording attempts. A dispatcher's attempt is fenced by its claim token; Temporal's webhook
-//! activity (the fast path) records on the row without a claim, and only a 2xx changes the row's
-//! state. Every recorded attempt is also kept in `webhook_attempts`, the history that survives
-//! redeliveries.
+//! Recording attempts. Every holder (a dispatcher, or Temporal's webhook activity) records under
+//! the claim token it took the row with: a result whose token is no longer the row's changes
+//! nothing on the row. Every send is kept in `webhook_attempts` all the same, with where it went
+//! and whether its holder still held the row ([`Fence`]): the history that survives redeliveries
+//! and shows every request a receiver got.
 
 use super::{DeliveryState, WAITING_STATES};
 use crate::clock::now_sql;
@@ -41,12 +42,46 @@ impl FromStr for AttemptPath {
     }
 }
 
+/// Whether a holder still held the row when its result came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// The result was recorded on the row.
+    Held,
+    /// The holder had lost the row (its lease ran out and another holder took it, or an
+    /// operator re-queued it): the send happened, the row was left as the new holder has it.
+    LeaseLost,
+}
+
+impl Fence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::LeaseLost => "lease_lost",
+        }
+    }
+}
+
+impl FromStr for Fence {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "held" => Ok(Self::Held),
+            "lease_lost" => Ok(Self::LeaseLost),
+            other => Err(format!("unknown fence {other:?}")),
+        }
+    }
+}
+
 /// What a dispatcher's attempt ended with, to be written back under its claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     pub step_id: StepId,
     /// The claim token the row was taken under.
     pub token: String,
+    /// When the send started (Unix ms, this process's clock).
+    pub started_at: i64,
+    /// Where it went, redacted.
+    pub url: String,
     /// Delivered, Retrying (then `retry_after_ms` is set) or Dead.
     pub state: DeliveryState,
     /// When Retrying: the wait before the next attempt, counted on the database clock.
@@ -58,10 +93,15 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
 }
 
-/// What one attempt of Temporal's webhook activity ended with.
+/// What one attempt of Temporal's webhook activity ended with, sent under the claim it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityAttempt {
     pub step_id: StepId,
+    /// The claim token the fast path took the row with.
+    pub token: String,
+    pub started_at: i64,
+    /// Where it went, redacted.
+    pub url: String,
     pub delivered: bool,
     pub outcome: String,
     pub http_status: Option<u16>,
@@ -74,11 +114,17 @@ pub struct ActivityAttempt {
 pub struct Attempt {
     pub step_id: StepId,
     pub path: AttemptPath,
+    /// When the send started.
     pub attempted_at: i64,
     pub duration_ms: i64,
     pub outcome: String,
     pub http_status: Option<i64>,
     pub error: Option<String>,
+    /// Where it went, redacted (`None` for attempts recorded before 0.3).
+    pub url: Option<String>,
+    /// The claim token it was sent under.
+    pub holder: Option<String>,
+    pub fence: Fence,
 }
 
 impl fmt::Display for Attempt {
@@ -87,21 +133,44 @@ impl fmt::Display for Attempt {
         if let Some(status) = self.http_status {
             write!(f, " {status}")?;
         }
+        if let Some(url) = &self.url {
+            write!(f, " to {url}")?;
+        }
         if let Some(error) = &self.error {
             write!(f, ": {error}")?;
+        }
+        if self.fence == Fence::LeaseLost {
+            f.write_str(" (lease lost: not recorded on the row)")?;
         }
         Ok(())
     }
 }
 
+/// One row of `webhook_attempts`.
+pub(crate) struct AttemptRow<'a> {
+    pub(crate) step_id: &'a StepId,
+    pub(crate) path: AttemptPath,
+    pub(crate) started_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) outcome: &'a str,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) url: &'a str,
+    pub(crate) holder: &'a str,
+    pub(crate) fence: Fence,
+}
+
 impl Store {
     /// Writes back dispatcher attempts in one transaction (one fsync for a whole batch). A
-    /// record whose claim token is no longer the row's (its lease ran out and another dispatcher
-    /// took the row, or the fast path delivered it) changes nothing; returns how many such
-    /// stale records were refused.
-    pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<usize, StoreError> {
+    /// record whose claim token is no longer the row's (its lease ran out and another holder
+    /// took the row, or an operator re-queued it) changes nothing on the row, but its send is
+    /// kept in the history as [`Fence::LeaseLost`]. Returns each record's fence, in order.
+    pub async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+    ) -> Result<Vec<Fence>, StoreError> {
         if records.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = now_millis();
         let db_now = now_sql(self.kind);
@@ -109,12 +178,13 @@ impl Store {
             "UPDATE webhook_deliveries SET attempts = attempts + 1, \
                scheduled_attempts = scheduled_attempts + 1, state = $1, \
                next_attempt_at = {db_now} + $2, last_http_status = $3, last_error = $4, \
-               last_duration_ms = $5, delivered_at = $6, claim_token = NULL, updated_at = $7 \
+               last_duration_ms = $5, delivered_at = $6, claim_token = NULL, lease_until = NULL, \
+               updated_at = $7 \
              WHERE step_id = $8 AND claim_token = $9 AND state IN {WAITING_STATES}"
         );
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
-        let mut stale = 0;
+        let mut tx = self.begin_write().await?;
+        let mut fences = Vec::with_capacity(records.len());
         for record in records {
             let delivered_at = (record.state == DeliveryState::Delivered).then_some(now);
             let applied = sqlx::query(&sql)
@@ -130,82 +200,100 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if applied == 0 {
-                stale += 1;
-                continue;
-            }
+            let fence = if applied == 1 {
+                Fence::Held
+            } else {
+                Fence::LeaseLost
+            };
             insert_attempt(
                 &mut tx,
-                &record.step_id,
-                AttemptPath::Dispatcher,
-                now,
-                record.duration_ms,
-                &record.outcome,
-                record.http_status,
-                record.error.as_deref(),
+                &AttemptRow {
+                    step_id: &record.step_id,
+                    path: AttemptPath::Dispatcher,
+                    started_at: record.started_at,
+                    duration_ms: record.duration_ms,
+                    outcome: &record.outcome,
+                    http_status: record.http_status,
+                    error: record.error.as_deref(),
+                    url: &record.url,
+                    holder: &record.token,
+                    fence,
+                },
             )
             .await?;
+            fences.push(fence);
         }
         tx.commit().await?;
-        Ok(stale)
+        Ok(fences)
     }
 
-    /// Records an attempt of Temporal's webhook activity on the step's row: a 2xx marks it
-    /// delivered (and voids any dispatcher's claim, so a late result cannot overwrite it); any
-    /// other outcome is noted without moving the row's due time, so the dispatcher takes over
-    /// when the grace period ends. Returns false when there is no waiting row (a step stephook
-    /// never stored, or one already delivered).
+    /// Records an attempt of Temporal's webhook activity, made under the claim it took (see
+    /// `fast_path.rs`): a 2xx marks the row delivered; any other outcome is noted and the claim
+    /// released without moving the row's due time, so the dispatchers take over when the grace
+    /// period ends. Kept in the history either way; the fence says whether the row changed.
     pub async fn record_activity_attempt(
         &self,
         attempt: &ActivityAttempt,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Fence, StoreError> {
         let now = now_millis();
         let sql = if attempt.delivered {
             format!(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, state = 'delivered', \
                    next_attempt_at = NULL, delivered_at = $1, claim_token = NULL, \
-                   last_http_status = $2, last_error = $3, last_duration_ms = $4, updated_at = $1 \
-                 WHERE step_id = $5 AND state IN {WAITING_STATES}"
+                   lease_until = NULL, last_http_status = $2, last_error = $3, \
+                   last_duration_ms = $4, updated_at = $1 \
+                 WHERE step_id = $5 AND claim_token = $6 AND state IN {WAITING_STATES}"
             )
         } else {
             format!(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, updated_at = $1, \
-                   last_http_status = $2, last_error = $3, last_duration_ms = $4 \
-                 WHERE step_id = $5 AND state IN {WAITING_STATES}"
+                   last_http_status = $2, last_error = $3, last_duration_ms = $4, \
+                   claim_token = NULL, lease_until = NULL \
+                 WHERE step_id = $5 AND claim_token = $6 AND state IN {WAITING_STATES}"
             )
         };
         let _gate = self.write_gate().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let applied = sqlx::query(&sql)
             .bind(now)
             .bind(attempt.http_status.map(i64::from))
             .bind(attempt.error.clone())
             .bind(attempt.duration_ms)
             .bind(attempt.step_id.as_str())
+            .bind(attempt.token.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if applied == 1 {
-            insert_attempt(
-                &mut tx,
-                &attempt.step_id,
-                AttemptPath::Activity,
-                now,
-                attempt.duration_ms,
-                &attempt.outcome,
-                attempt.http_status,
-                attempt.error.as_deref(),
-            )
-            .await?;
-        }
+        let fence = if applied == 1 {
+            Fence::Held
+        } else {
+            Fence::LeaseLost
+        };
+        insert_attempt(
+            &mut tx,
+            &AttemptRow {
+                step_id: &attempt.step_id,
+                path: AttemptPath::Activity,
+                started_at: attempt.started_at,
+                duration_ms: attempt.duration_ms,
+                outcome: &attempt.outcome,
+                http_status: attempt.http_status,
+                error: attempt.error.as_deref(),
+                url: &attempt.url,
+                holder: &attempt.token,
+                fence,
+            },
+        )
+        .await?;
         tx.commit().await?;
-        Ok(applied == 1)
+        Ok(fence)
     }
 
     /// A delivery's attempt history, oldest first (across redeliveries).
     pub async fn attempts(&self, id: &StepId, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let rows = sqlx::query(
-            "SELECT step_id, path, attempted_at, duration_ms, outcome, http_status, error \
+            "SELECT step_id, path, attempted_at, duration_ms, outcome, http_status, error, url, \
+               holder, fence \
              FROM webhook_attempts WHERE step_id = $1 ORDER BY attempted_at, id LIMIT $2",
         )
         .bind(id.as_str())
@@ -216,30 +304,27 @@ impl Store {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn insert_attempt(
     tx: &mut Transaction<'_, Any>,
-    id: &StepId,
-    path: AttemptPath,
-    at: i64,
-    duration_ms: i64,
-    outcome: &str,
-    http_status: Option<u16>,
-    error: Option<&str>,
+    row: &AttemptRow<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO webhook_attempts \
-           (id, step_id, path, attempted_at, duration_ms, outcome, http_status, error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+           (id, step_id, path, attempted_at, duration_ms, outcome, http_status, error, url, \
+            holder, fence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
-    .bind(id.as_str())
-    .bind(path.as_str())
-    .bind(at)
-    .bind(duration_ms)
-    .bind(outcome)
-    .bind(http_status.map(i64::from))
-    .bind(error)
+    .bind(row.step_id.as_str())
+    .bind(row.path.as_str())
+    .bind(row.started_at)
+    .bind(row.duration_ms)
+    .bind(row.outcome)
+    .bind(row.http_status.map(i64::from))
+    .bind(row.error)
+    .bind(row.url)
+    .bind(row.holder)
+    .bind(row.fence.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -249,6 +334,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
     let corrupt = |e: &dyn fmt::Display| StoreError::corrupt("webhook_attempts", e);
     let id: String = row.try_get("step_id")?;
     let path: String = row.try_get("path")?;
+    let fence: String = row.try_get("fence")?;
     Ok(Attempt {
         step_id: StepId::parse(&id).map_err(|e| corrupt(&e))?,
         path: path.parse().map_err(|e: String| corrupt(&e))?,
@@ -257,5 +343,8 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
         outcome: row.try_get("outcome")?,
         http_status: row.try_get("http_status")?,
         error: row.try_get("error")?,
+        url: row.try_get("url")?,
+        holder: row.try_get("holder")?,
+        fence: fence.parse().map_err(|e: String| corrupt(&e))?,
     })
 }

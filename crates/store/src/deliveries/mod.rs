@@ -2,32 +2,55 @@
 //! the step's terminal status, Temporal mode with the step (`create_step`); Temporal's webhook
 //! activity is the fast path that marks it delivered, and any dispatcher sends what falls due.
 //!
-//! - `claims.rs`: fenced claims (claim token + lease on the database clock);
-//! - `attempts.rs`: recording attempts (fenced for dispatchers) and their history;
-//! - `requeue.rs`: operator redelivery (re-queue, schedule restarted, history kept).
+//! Every sender is a *holder*: it takes the row under a fresh claim token and a lease on the
+//! database clock before it sends, and only the current token can record the result.
+//!
+//! - `claims.rs`: dispatchers' fenced claims (their own endpoint's rows only);
+//! - `fast_path.rs`: the webhook activity takes the row the same way before it sends;
+//! - `attempts.rs`: recording attempts and their history (every send, by whichever holder);
+//! - `requeue.rs`: operator redelivery (never across a live claim);
+//! - `registry.rs`: the dispatchers running on this store, and the endpoints they serve;
+//! - `query.rs`: pages for the HTTP API.
 
 mod attempts;
 mod claims;
+mod fast_path;
 mod query;
+mod registry;
 mod requeue;
 
-pub use attempts::{ActivityAttempt, Attempt, AttemptPath, AttemptRecord};
+pub use attempts::{ActivityAttempt, Attempt, AttemptPath, AttemptRecord, Fence};
 pub use claims::{ClaimScope, ClaimedDelivery};
+pub use fast_path::FastPathTake;
 pub use query::DeliveryQuery;
+pub use registry::{DISPATCHER_HEARTBEAT, DispatcherRegistration, FLEET_MEMORY, ServedEndpoint};
+pub use requeue::{Rebind, RequeueOutcome};
 
+use crate::clock::now_sql;
 use crate::{Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::fmt;
 use std::str::FromStr;
-use stephook_core::{StepId, StepStatus, now_millis};
+use stephook_core::{DatabaseKind, Endpoint, StepId, StepStatus, now_millis};
 
-pub(crate) const DELIVERY_COLUMNS: &str = "step_id, step_status, state, source, attempts, scheduled_attempts, \
-    next_attempt_at, last_http_status, last_error, last_duration_ms, delivered_at, created_at, \
-    updated_at";
+/// The columns a [`Delivery`] is read from; `held` is computed on the database clock.
+pub(crate) fn delivery_columns(kind: DatabaseKind) -> String {
+    format!(
+        "step_id, step_status, state, source, attempts, scheduled_attempts, next_attempt_at, \
+         last_http_status, last_error, last_duration_ms, delivered_at, created_at, updated_at, \
+         endpoint, endpoint_url, \
+         CAST(CASE WHEN lease_until > {} THEN 1 ELSE 0 END AS BIGINT) AS held",
+        now_sql(kind)
+    )
+}
 
 /// The states a delivery waits for an attempt in (the claimable ones).
 const WAITING_STATES: &str = "('pending', 'retrying')";
+/// Nobody holds the row now: no lease, or one that has run out (on the database clock).
+fn unheld(kind: DatabaseKind) -> String {
+    format!("(lease_until IS NULL OR lease_until <= {})", now_sql(kind))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryState {
@@ -113,41 +136,81 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The endpoint the notification is for; `None` until an endpoint takes it.
+    pub endpoint: Option<Endpoint>,
+    /// Whether a holder (a dispatcher or the webhook activity) is sending it right now.
+    pub held: bool,
 }
 
-/// Writes a step's notification row in the caller's transaction, due `due_after_ms` from now on
-/// the database clock. `replace` (direct mode's terminal transition, which happens once) resets
-/// an existing row; otherwise an existing row is left as it is, so a retried `create_step` never
-/// re-queues a notification that was already delivered.
+impl Delivery {
+    /// Waiting for an attempt (pending or retrying).
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, DeliveryState::Pending | DeliveryState::Retrying)
+    }
+}
+
+/// A notification to queue with a step's terminal status: due `after` that long (on the
+/// database clock), for `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct Notify<'a> {
+    pub after: std::time::Duration,
+    pub to: NotifyTo<'a>,
+}
+
+/// The endpoint a notification row is written for, when its step is committed.
+#[derive(Debug, Clone, Copy)]
+pub enum NotifyTo<'a> {
+    /// This endpoint (the committing process sends to it).
+    Endpoint(&'a Endpoint),
+    /// No endpoint yet: a worker without a URL in a fleet whose dispatchers have one; the first
+    /// endpoint that takes the row binds it.
+    Unbound,
+}
+
+impl<'a> NotifyTo<'a> {
+    pub(crate) fn parts(self) -> (Option<&'a str>, Option<&'a str>) {
+        match self {
+            Self::Endpoint(endpoint) => (Some(endpoint.fingerprint()), Some(endpoint.shown())),
+            Self::Unbound => (None, None),
+        }
+    }
+}
+
+/// Writes a step's notification row in the caller's transaction, as `notify` says. `replace` (direct mode's terminal transition, which happens
+/// once) resets an existing row; otherwise an existing row is left as it is, so a retried
+/// `create_step` never re-queues a notification that was already delivered.
 pub(crate) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
-    kind: stephook_core::DatabaseKind,
-    id: &StepId,
-    status: StepStatus,
+    kind: DatabaseKind,
+    (id, status): (&StepId, StepStatus),
     source: Source,
-    due_after_ms: i64,
+    notify: Notify<'_>,
     replace: bool,
 ) -> Result<(), StoreError> {
-    let db_now = crate::clock::now_sql(kind);
+    let db_now = now_sql(kind);
     let on_conflict = if replace {
         "DO UPDATE SET step_status = excluded.step_status, state = 'pending', \
            next_attempt_at = excluded.next_attempt_at, attempts = 0, scheduled_attempts = 0, \
-           claim_token = NULL, updated_at = excluded.updated_at"
+           claim_token = NULL, lease_until = NULL, endpoint = excluded.endpoint, \
+           endpoint_url = excluded.endpoint_url, updated_at = excluded.updated_at"
     } else {
         "DO NOTHING"
     };
+    let (endpoint, endpoint_url) = notify.to.parts();
     sqlx::query(&format!(
         "INSERT INTO webhook_deliveries \
            (step_id, step_status, state, source, attempts, scheduled_attempts, next_attempt_at, \
-            created_at, updated_at) \
-         VALUES ($1, $2, 'pending', $3, 0, 0, {db_now} + $4, $5, $5) \
+            created_at, updated_at, endpoint, endpoint_url) \
+         VALUES ($1, $2, 'pending', $3, 0, 0, {db_now} + $4, $5, $5, $6, $7) \
          ON CONFLICT (step_id) {on_conflict}"
     ))
     .bind(id.as_str())
     .bind(status.as_str())
     .bind(source.as_str())
-    .bind(due_after_ms)
+    .bind(stephook_core::duration_millis(notify.after))
     .bind(now_millis())
+    .bind(endpoint)
+    .bind(endpoint_url)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -156,7 +219,8 @@ pub(crate) async fn enqueue(
 impl Store {
     pub async fn delivery(&self, id: &StepId) -> Result<Option<Delivery>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE step_id = $1"
+            "SELECT {} FROM webhook_deliveries WHERE step_id = $1",
+            delivery_columns(self.kind)
         ))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -176,8 +240,9 @@ impl Store {
             ""
         };
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries {filter} \
-             ORDER BY updated_at DESC, step_id LIMIT $1"
+            "SELECT {} FROM webhook_deliveries {filter} \
+             ORDER BY updated_at DESC, step_id LIMIT $1",
+            delivery_columns(self.kind)
         );
         let mut query = sqlx::query(&sql).bind(limit);
         if let Some(state) = state {
@@ -187,36 +252,53 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    /// How many deliveries are in each state.
-    pub async fn count_deliveries(&self) -> Result<Vec<(DeliveryState, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get("state")?;
-                Ok((
-                    state
-                        .parse()
-                        .map_err(|e| StoreError::corrupt("webhook_deliveries", e))?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
+    /// How many deliveries are in each state, each counted up to `cap`: one bounded index range
+    /// per state, so the console's counts cost the same at a million rows as at a hundred. A
+    /// state whose count reaches `cap` is reported as `cap` (read it as "at least").
+    pub async fn count_deliveries(
+        &self,
+        cap: i64,
+    ) -> Result<Vec<(DeliveryState, i64)>, StoreError> {
+        let mut counts = Vec::with_capacity(DeliveryState::ALL.len());
+        for state in DeliveryState::ALL {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries WHERE state = $1 LIMIT $2) AS capped",
+            )
+            .bind(state.as_str())
+            .bind(cap)
+            .fetch_one(&self.pool)
+            .await?;
+            counts.push((state, n));
+        }
+        Ok(counts)
     }
 
-    /// How long until the earliest waiting delivery is due (leased ones included), on the
-    /// database clock; zero when one is due already.
-    pub async fn next_due_in_ms(&self) -> Result<Option<i64>, StoreError> {
-        let db_now = crate::clock::now_sql(self.kind);
-        let due: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MIN(next_attempt_at) - {db_now} FROM webhook_deliveries \
-             WHERE state IN {WAITING_STATES}"
-        ))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(due.map(|ms| ms.max(0)))
+    /// Waiting notifications (up to `cap`) that no dispatcher of `served` (endpoint
+    /// fingerprints) takes: a row of another endpoint, or any row when nothing is served.
+    pub async fn count_waiting_unserved(
+        &self,
+        served: &[&str],
+        cap: i64,
+    ) -> Result<i64, StoreError> {
+        let taken = if served.is_empty() {
+            String::new()
+        } else {
+            let placeholders: Vec<String> =
+                (0..served.len()).map(|i| format!("${}", i + 2)).collect();
+            format!(
+                " AND endpoint IS NOT NULL AND endpoint NOT IN ({})",
+                placeholders.join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries \
+             WHERE state IN {WAITING_STATES}{taken} LIMIT $1) AS capped"
+        );
+        let mut query = sqlx::query_scalar(&sql).bind(cap);
+        for fingerprint in served {
+            query = query.bind(*fingerprint);
+        }
+        Ok(query.fetch_one(&self.pool).await?)
     }
 }
 
@@ -239,7 +321,15 @@ pub(crate) fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
         delivered_at: row.try_get("delivered_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        endpoint: endpoint_from_row(row)?,
+        held: row.try_get::<i64, _>("held")? == 1,
     })
+}
+
+fn endpoint_from_row(row: &AnyRow) -> Result<Option<Endpoint>, StoreError> {
+    let fingerprint: Option<String> = row.try_get("endpoint")?;
+    let shown: Option<String> = row.try_get("endpoint_url")?;
+    Ok(fingerprint.map(|fingerprint| Endpoint::from_parts(fingerprint, shown.unwrap_or_default())))
 }
 
 pub(crate) fn step_id_from_row(row: &AnyRow) -> Result<StepId, StoreError> {

@@ -2,7 +2,7 @@
 //! step_id)`, newest first, so a table of 10,000 rows is read one bounded page at a time and a
 //! row never moves between pages when a dispatcher updates it.
 
-use super::{DELIVERY_COLUMNS, Delivery, DeliveryState, delivery_from_row};
+use super::{Delivery, DeliveryState, delivery_columns, delivery_from_row};
 use crate::sql_args::{SortOrder, SqlArgs, keyset_after};
 use crate::{Store, StoreError};
 use stephook_core::StepId;
@@ -53,8 +53,9 @@ impl Store {
         };
         let limit = args.int(query.limit);
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries {filter} \
-             ORDER BY created_at DESC, step_id DESC LIMIT {limit}"
+            "SELECT {} FROM webhook_deliveries {filter} \
+             ORDER BY created_at DESC, step_id DESC LIMIT {limit}",
+            delivery_columns(self.kind)
         );
         let rows = args
             .bind_all(sqlx::query(&sql))

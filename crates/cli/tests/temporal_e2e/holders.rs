@@ -1,0 +1,189 @@
+//! Issue 11 on a real dev server: the webhook activity is a holder like any dispatcher (a
+//! delivered notification is never sent again, whoever calls the activity), a worker with a URL
+//! makes every notification it handles durable, and a fleet delivers every notification
+//! whichever worker ran which activity.
+
+use crate::harness::{self, RUN_TIMEOUT, TEST_OUTBOX_GRACE, env, wait_until_delivered};
+use std::time::{Duration, Instant};
+use stephook_activities::{StepActivities, WebhookResult};
+use stephook_core::{Step, StepId, StepStatus, WebhookArgs};
+use stephook_store::{AttemptPath, DeliveryState};
+use stephook_testkit::Reply;
+use stephook_workflows::timeouts;
+use temporalio_client::ActivityStartOptions;
+use temporalio_sdk::ActivityCloseTimeouts;
+
+/// How long a test waits for the outbox after the grace period.
+const OUTBOX_WAIT: Duration = Duration::from_secs(60);
+
+/// Calls `send_step_complete_webhook` by name, as another SDK's workflow (or a retried activity)
+/// does: a standalone activity on the worker's task queue, with the workflow's own options.
+async fn call_webhook_activity(
+    env: &harness::Env,
+    id: &StepId,
+    activity_id: &str,
+) -> Result<WebhookResult, String> {
+    let options = ActivityStartOptions::new(
+        env.task_queue.clone(),
+        activity_id.to_owned(),
+        ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: timeouts::WEBHOOK_SCHEDULE_TO_CLOSE,
+            start_to_close: timeouts::WEBHOOK_START_TO_CLOSE,
+        },
+    )
+    .retry_policy(timeouts::webhook_retry_policy())
+    .build();
+    let handle = env
+        .client
+        .start_activity(
+            StepActivities::send_step_complete_webhook,
+            serde_json::json!({ "step_id": id.as_str() }),
+            options,
+        )
+        .await
+        .map_err(|e| format!("start: {e}"))?;
+    handle.result().await.map_err(|e| format!("{e}"))
+}
+
+/// Issue 11, 1: the activity sent without looking at the row, so calling it again for a
+/// delivered step (a retried activity whose completion was lost, or another SDK's workflow)
+/// sent the notification again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_11_1_the_webhook_activity_called_again_by_name_sends_nothing_more() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    let handle = env.start_run("called-again", &["go"], 1).await;
+    let result = harness::result(&handle).await;
+    let id = StepId::parse(&result.step_ids[0]).expect("a step id");
+    wait_until_delivered(&env.store, &id, OUTBOX_WAIT).await;
+    assert_eq!(env.receiver.count(), 1);
+
+    let again = call_webhook_activity(&env, &id, "again").await;
+
+    let again = again.expect("the activity completes");
+    assert!(again.delivered, "{again:?}");
+    assert_eq!(again.outcome.as_deref(), Some("already_delivered"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.receiver.count(), 1, "not sent again");
+    assert_eq!(env.store.attempts(&id, 10).await.unwrap().len(), 1);
+
+    // A step the store does not hold (another SDK's own) is sent as the reference sends it.
+    let foreign = StepId::new_random();
+    let sent = call_webhook_activity(&env, &foreign, "foreign")
+        .await
+        .expect("sent");
+    assert_eq!(
+        (sent.delivered, sent.outcome.as_deref()),
+        (true, Some("delivered"))
+    );
+    assert_eq!(env.receiver.count(), 2);
+    assert_eq!(env.store.delivery(&foreign).await.unwrap(), None);
+    worker.stop().await.expect("graceful stop");
+}
+
+/// Issue 11, 2: a `create_step` that wrote no row (a worker from before the outbox, during a
+/// rolling upgrade) left the notification to nobody: when the webhook activity then ran on a
+/// worker with a URL while the receiver was down past 30 s, it was never delivered, never dead
+/// and never shown. Now the activity writes the row before it sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_11_2_a_notification_whose_step_was_stored_without_a_row_still_arrives() {
+    let Some(env) = env(Reply::Status(503)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    // The old worker's `create_step`: the step, no row.
+    let mut step = Step::pending(StepId::new_random(), "agent", Some("old-worker".into()));
+    step.status = StepStatus::Success;
+    env.store.upsert_step(&step, None, None).await.unwrap();
+
+    let started = Instant::now();
+    let given_up = call_webhook_activity(&env, &step.id, "after-upgrade").await;
+    assert!(
+        given_up.is_err(),
+        "the receiver was down for the whole budget"
+    );
+    let row = env
+        .store
+        .delivery(&step.id)
+        .await
+        .unwrap()
+        .expect("made durable");
+    assert_eq!(row.state, DeliveryState::Pending);
+    assert!(row.endpoint.is_some());
+    env.receiver.set_reply(Reply::Status(200));
+
+    let delivered =
+        wait_until_delivered(&env.store, &step.id, TEST_OUTBOX_GRACE + OUTBOX_WAIT).await;
+    assert!(
+        started.elapsed() >= TEST_OUTBOX_GRACE,
+        "the outbox waited out the grace"
+    );
+    assert_eq!(delivered.step_status, StepStatus::Success);
+    let paths: Vec<_> = env
+        .store
+        .attempts(&step.id, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.path)
+        .collect();
+    assert_eq!(paths.last(), Some(&AttemptPath::Dispatcher), "{paths:?}");
+    worker.stop().await.expect("graceful stop");
+}
+
+/// Issue 11, 2 (the fleet): two workers on one task queue and one store, one of them without a
+/// URL, the receiver down for 45 s (past the activity's 30 s): every notification arrives
+/// whichever worker ran `create_step` and whichever ran the webhook activity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_11_2_a_fleet_delivers_whichever_worker_ran_which_activity() {
+    const RUNS: usize = 6;
+    let Some(env) = env(Reply::Status(503)).await else {
+        return;
+    };
+    let with_url = env.start_worker();
+    let without_url = harness::TestWorker::start(env.worker_config(WebhookArgs::default()));
+    // The fleet in its steady state: the worker with the URL has said it dispatches.
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !env.store.fleet_sends_webhooks().await.unwrap() {
+        assert!(Instant::now() < deadline, "the dispatcher never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+
+    let mut handles = Vec::new();
+    for run in 0..RUNS {
+        handles.push(env.start_run(&format!("fleet-{run}"), &["go"], 2).await);
+    }
+    let mut steps = Vec::new();
+    for handle in &handles {
+        let result = harness::result(handle).await;
+        steps.extend(
+            result
+                .step_ids
+                .iter()
+                .map(|id| StepId::parse(id).expect("a step id")),
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(45).saturating_sub(started.elapsed())).await;
+    env.receiver.set_reply(Reply::Status(200));
+
+    assert_eq!(steps.len(), RUNS * 2);
+    for id in &steps {
+        wait_until_delivered(&env.store, id, TEST_OUTBOX_GRACE + OUTBOX_WAIT).await;
+    }
+    let delivered: std::collections::HashSet<_> = env
+        .receiver
+        .requests()
+        .iter()
+        .filter(|r| r.header("webhook-id").is_some())
+        .filter_map(|r| r.step_id())
+        .collect();
+    for id in &steps {
+        assert!(delivered.contains(id.as_str()), "{id} never arrived");
+    }
+    assert!(started.elapsed() < RUN_TIMEOUT * 3);
+    without_url.stop().await.expect("graceful stop");
+    with_url.stop().await.expect("graceful stop");
+}
