@@ -88,7 +88,11 @@ impl AgentWorkflow {
                             messages: run.messages.clone(),
                             index,
                         },
-                        timeouts::step_body_options(format!("step {index}: {step_id}")),
+                        timeouts::step_body_options(format!(
+                            "step {} of {}: {step_id}",
+                            index + 1,
+                            run.max_steps
+                        )),
                     ))
                     .await;
                 let ending = match body {
@@ -154,6 +158,7 @@ impl AgentWorkflow {
             webhooks_delivered: wf.progress.webhooks_delivered,
             webhook_failures: wf.progress.webhook_failures,
             webhooks_left_to_outbox: wf.progress.webhooks_left_to_outbox,
+            last_webhook_error: wf.progress.last_webhook_error.clone(),
         }))
     }
 

@@ -21,8 +21,7 @@ pub use failure_facts::{
 pub use input::{AgentRunInput, InvalidInput, json_payload};
 pub use types::{AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
 
-/// Workflow ids are `agent-run-<run_id>`: readable in the Temporal UI, one workflow per run.
-pub const WORKFLOW_ID_PREFIX: &str = "agent-run-";
+pub use stephook_core::WORKFLOW_ID_PREFIX;
 /// The workflow type name, for clients in other SDK languages.
 pub const WORKFLOW_TYPE: &str = "AgentWorkflow";
 /// The query that answers with [`Progress`].

@@ -48,7 +48,10 @@ pub(crate) async fn notify_step(
     };
 
     let facts = webhook_failure_facts(&error);
-    ctx.state_mut(|wf| wf.progress.webhook_failures += 1);
+    ctx.state_mut(|wf| {
+        wf.progress.webhook_failures += 1;
+        wf.progress.last_webhook_error = Some(facts.error.clone());
+    });
     if !ctx.is_replaying() {
         tracing::warn!(
             step_id = step_id.as_str(),

@@ -20,6 +20,9 @@ pub struct AgentRunResult {
     /// dispatcher was sending, or they were dead or another endpoint's).
     #[serde(default)]
     pub webhooks_left_to_outbox: u32,
+    /// What the last notification the activity gave up on ended with.
+    #[serde(default)]
+    pub last_webhook_error: Option<String>,
 }
 
 /// The `progress` query's answer; it stays available after the run ends.
@@ -34,4 +37,7 @@ pub struct Progress {
     /// Notifications the activity left to the outbox without sending them.
     #[serde(default)]
     pub webhooks_left_to_outbox: u32,
+    /// What the last notification the activity gave up on ended with.
+    #[serde(default)]
+    pub last_webhook_error: Option<String>,
 }

@@ -158,13 +158,7 @@ async fn main() -> BenchResult {
     );
     sqlx::any::install_default_drivers();
 
-    let store = Store::connect(
-        &StoreArgs {
-            database_url: url.as_str().into(),
-        }
-        .validate()?,
-    )
-    .await?;
+    let store = Store::connect(&StoreArgs::at(url.as_str()).validate()?).await?;
     let t = Instant::now();
     let ids = Arc::new(seed(&url, steps).await?);
     println!(

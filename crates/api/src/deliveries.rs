@@ -60,10 +60,14 @@ pub struct DeliveryView {
     /// means it waits for a dispatcher of that endpoint (or an operator's
     /// `redeliver?to_current_endpoint=true`). `null` when it is not waiting.
     pub endpoint_served: Option<bool>,
+    /// The step's run and agent (`null` once retention has deleted the step).
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
 }
 
 impl DeliveryView {
-    fn of(d: Delivery, served: &[ServedEndpoint]) -> Self {
+    /// The view of `d`, given the endpoints running dispatchers serve.
+    pub fn of(d: Delivery, served: &[ServedEndpoint]) -> Self {
         let endpoint_served = d
             .is_waiting()
             .then(|| is_served(d.endpoint.as_ref(), served));
@@ -84,6 +88,8 @@ impl DeliveryView {
             endpoint: d.endpoint.map(|e| e.shown().to_owned()),
             in_flight: d.held,
             endpoint_served,
+            run_id: d.run_id,
+            agent_id: d.agent_id,
         }
     }
 }
@@ -163,6 +169,9 @@ pub struct DeliveryCounts {
     pub waiting_unserved: i64,
     /// The endpoints running dispatchers serve, secrets redacted.
     pub served_endpoints: Vec<String>,
+    /// This server's own webhook URL (redacted), where `to_current_endpoint` moves
+    /// notifications; `null` without one.
+    pub current_endpoint: Option<String>,
     pub cap: i64,
     /// States whose count reached `cap`.
     pub capped: Vec<String>,
@@ -211,6 +220,13 @@ pub struct DeliveryListParams {
     pub state: Option<String>,
     /// Only this step's delivery.
     pub step_id: Option<String>,
+    /// Only the notifications of this run's steps (the run id, or the workflow id
+    /// `agent-run-<run id>`).
+    pub run_id: Option<String>,
+    /// ISO 8601: notifications created at or after this time.
+    pub created_after: Option<String>,
+    /// ISO 8601: notifications created before this time.
+    pub created_before: Option<String>,
     /// Page size: default 50, at most 1000.
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -275,6 +291,15 @@ pub async fn list_deliveries(
     let query = DeliveryQuery {
         state: params.state.as_deref().map(parse_state).transpose()?,
         step_id: params.step_id.as_deref().map(parse_step_id).transpose()?,
+        run_id: params
+            .run_id
+            .as_deref()
+            .map(|run| stephook_core::run_id_of(run).to_owned()),
+        created_from: crate::time::query_date("created_after", params.created_after.as_deref())?,
+        created_before: crate::time::query_date(
+            "created_before",
+            params.created_before.as_deref(),
+        )?,
         after: params.cursor.as_deref().map(parse_step_id).transpose()?,
         // One more than asked tells whether there is a next page.
         limit: limit + 1,
@@ -317,6 +342,10 @@ pub async fn delivery_counts(
     let served = state.store.served_endpoints().await?;
     let mut counts = DeliveryCounts {
         cap: COUNT_CAP,
+        current_endpoint: state
+            .current_endpoint
+            .as_ref()
+            .map(|e| e.shown().to_owned()),
         served_endpoints: served
             .iter()
             .map(|s| s.endpoint.shown().to_owned())

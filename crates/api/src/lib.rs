@@ -20,7 +20,7 @@ pub mod paging;
 pub mod same_origin;
 mod server;
 pub mod steps;
-mod time;
+pub mod time;
 
 pub use config::{ApiArgs, ApiConfig};
 pub use error::{ApiError, ErrorBody};

@@ -7,7 +7,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::paging::page_limit;
-use crate::time::{iso, parse_iso_ms};
+use crate::time::{iso, query_date};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
@@ -241,11 +241,14 @@ fn step_query(params: StepListParams) -> Result<StepQuery, ApiError> {
         .map_err(|e| ApiError::Unprocessable(format!("status: {e}")))?;
     Ok(StepQuery {
         agent_id: params.agent_id,
-        run_id: params.run_id,
+        run_id: params
+            .run_id
+            .as_deref()
+            .map(|run| stephook_core::run_id_of(run).to_owned()),
         model: params.model,
         status,
-        start_ms: date("start_date", params.start_date.as_deref())?,
-        end_ms: date("end_date", params.end_date.as_deref())?,
+        start_ms: query_date("start_date", params.start_date.as_deref())?,
+        end_ms: query_date("end_date", params.end_date.as_deref())?,
         order: match params.order.unwrap_or(Order::Desc) {
             Order::Asc => SortOrder::Asc,
             Order::Desc => SortOrder::Desc,
@@ -257,17 +260,6 @@ fn step_query(params: StepListParams) -> Result<StepQuery, ApiError> {
 
 fn cursor_id(name: &str, raw: &str) -> Result<StepId, ApiError> {
     StepId::parse(raw).map_err(|e| ApiError::Unprocessable(format!("{name}: {e}")))
-}
-
-fn date(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-    raw.map(|text| {
-        parse_iso_ms(text).ok_or_else(|| {
-            ApiError::Unprocessable(format!(
-                "{name}: {text:?} is not an ISO 8601 date or date-time (e.g. 2025-01-29T15:01:19-08:00)"
-            ))
-        })
-    })
-    .transpose()
 }
 
 #[utoipa::path(

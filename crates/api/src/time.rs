@@ -1,6 +1,7 @@
 //! Timestamps on the wire: the store keeps Unix milliseconds; the API speaks ISO 8601 (UTC out,
 //! any offset in), as Letta's API does.
 
+use crate::error::ApiError;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 
 /// `2026-11-27T10:00:00.123Z`; `None` for a value outside chrono's range (never stored).
@@ -29,6 +30,18 @@ pub fn parse_iso_ms(text: &str) -> Option<i64> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// A date query parameter, or a 422 that names it and shows the expected form.
+pub fn query_date(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|text| {
+        parse_iso_ms(text).ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "{name}: {text:?} is not an ISO 8601 date or date-time (e.g. 2025-01-29T15:01:19-08:00)"
+            ))
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -524,6 +524,33 @@ async fn deliveries_list_counts_detail_and_paging(db: Db) {
     );
     assert_eq!(server.get("/v1/deliveries/nope").await.0, 422);
     assert_eq!(server.get("/v1/deliveries?state=lost").await.0, 422);
+    // Issue 12, 8: `failed` (the old name of `retrying`) answered 200 with an empty list.
+    let (refused, body) = server.get("/v1/deliveries?state=failed").await;
+    assert_eq!(refused, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("retrying") && detail.contains("dead"),
+        "{detail}"
+    );
+    assert_eq!(
+        server.get("/v1/deliveries?created_after=yesterday").await.0,
+        422
+    );
+    // Filters by run (both forms of its id) and by creation time.
+    let (_, by_run) = server.get("/v1/deliveries?run_id=agent-run-run-dead").await;
+    assert_eq!(
+        by_run["deliveries"].as_array().map(Vec::len),
+        Some(2),
+        "{by_run}"
+    );
+    let (_, none) = server
+        .get("/v1/deliveries?created_before=2000-01-01T00:00:00Z")
+        .await;
+    assert_eq!(
+        none["deliveries"].as_array().map(Vec::len),
+        Some(0),
+        "{none}"
+    );
     assert_eq!(server.get("/v1/deliveries?limit=0").await.0, 422);
     assert_eq!(
         server

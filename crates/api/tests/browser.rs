@@ -1,7 +1,11 @@
-//! The console in real headless Chromium, driven over WebDriver (chromedriver + fantoccini):
-//! enter the token when asked, see a dead delivery, open its attempts, click Redeliver, see it
-//! become delivered, and check the loopback receiver got it with the same webhook-id. With
-//! STEPHOOK_WRITE_SCREENSHOT=1 it saves the console to docs/console.png.
+//! The console in real headless Chromium, driven over WebDriver (chromedriver + fantoccini), as an
+//! operator works in it at 1280 × 800 and at 800 px: enter the token when asked; see the dead
+//! deliveries, failed steps marked as such and the receiver's answer readable; filter by state,
+//! by run and by date, with the view kept in the address bar across a reload; open a row to its
+//! attempts and where each went; click Redeliver and see what was queued and what became of it;
+//! and at both widths, no element overflows sideways. The loopback receiver gets the redelivery
+//! with the same webhook-id. It always saves screenshots to the target directory; with
+//! STEPHOOK_WRITE_SCREENSHOT=1 it also saves the 1280 px one as docs/console.png.
 //! Skipped (and said so; a failure under CI=true) without chromium and chromedriver.
 
 mod common;
@@ -79,7 +83,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1500,1080",
+                "--disable-dev-shm-usage", "--window-size=1280,800",
                 format!("--user-data-dir={}", profile.display()),
             ]
         }),
@@ -206,6 +210,7 @@ async fn drive(
     server: &Server,
     target: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
+    client.set_window_size(1280, 800).await?;
     client.goto(&format!("{}/", server.base)).await?;
 
     // The server has a token: the page asks for it once.
@@ -218,7 +223,32 @@ async fn drive(
     wait_for(client, &format!("{row}[data-state='dead']")).await;
     assert_eq!(text(client, "#count-dead").await, "2");
 
-    // The filter shows only dead rows.
+    // A failed step and a cancelled one have marks of their own, apart from delivery states.
+    let failed_mark = text(client, &format!("{row} .mark.failed")).await;
+    assert!(
+        failed_mark.contains("✗") && failed_mark.contains("failed"),
+        "{failed_mark}"
+    );
+    wait_for(
+        client,
+        "tr.delivery[data-step-status='cancelled'] .mark.cancelled",
+    )
+    .await;
+    wait_for(
+        client,
+        "tr.delivery[data-step-status='success'] .mark.success",
+    )
+    .await;
+
+    // The receiver's answer reads as text, line breaks and all: no literal `\n`.
+    let answer = text(client, &format!("{row} td.c-error")).await;
+    assert!(answer.contains("no such hook"), "{answer}");
+    assert!(
+        !answer.contains("\\n"),
+        "the escaped excerpt shows raw: {answer:?}"
+    );
+
+    // Filtering by state: only dead rows, kept in the address bar and across a reload.
     click(client, "button.count.dead").await;
     wait_for(client, "button.count.dead.active").await;
     wait_for(
@@ -226,40 +256,164 @@ async fn drive(
         "#rows:not(:has(tr.delivery:not([data-state='dead'])))",
     )
     .await;
-    let states = client
-        .execute(
-            "return [...document.querySelectorAll('tr.delivery')].map(r => r.dataset.state)",
-            vec![],
-        )
-        .await?;
-    assert_eq!(states, json!(["dead", "dead"]));
-    click(client, "button.count[data-state='']").await;
-    wait_for(client, "tr.delivery[data-state='delivered']").await;
+    assert!(
+        client
+            .current_url()
+            .await?
+            .query()
+            .unwrap_or_default()
+            .contains("state=dead")
+    );
+    client.refresh().await?;
+    wait_for(client, "button.count.dead.active").await;
+    wait_for(client, &format!("{row}[data-state='dead']")).await;
+    assert_eq!(states(client).await?, json!(["dead", "dead"]));
 
-    // Its row opens to its attempts and its step.
-    click(client, &format!("{row} td.step")).await;
+    // Search by run id (the workflow id form works too), then a date range.
+    click(client, "#clear-filters").await;
+    set_filters(client, "agent-run-run-43", "", "").await?;
+    wait_for(
+        client,
+        "#rows:not(:has(tr.delivery:not([data-step-status='cancelled'])))",
+    )
+    .await;
+    assert_eq!(states(client).await?, json!(["pending", "pending"]));
+    let shown_run = text(client, "tr.delivery td.c-step .note").await;
+    assert!(
+        shown_run.contains("run run-43") && shown_run.contains("agent-demo"),
+        "{shown_run}"
+    );
+    // A date range: everything here was created on 2026-01-01 (UTC), so a range that ends the
+    // minute before has nothing, and one that starts at it has everything.
+    set_filters(client, "", "", "2025-12-31T12:00").await?;
+    wait_for(client, "#empty:not([hidden])").await;
+    let query = client
+        .current_url()
+        .await?
+        .query()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(query.contains("to=2025-12-31T12%3A00"), "{query}");
+    set_filters(client, "", "2025-12-31T12:00", "").await?;
+    wait_for(client, &format!("{row}[data-state='dead']")).await;
+    click(client, "#clear-filters").await;
+    wait_for(client, &format!("{row}[data-state='dead']")).await;
+
+    // Its row opens to its attempts: where each went (redacted) and what came back.
+    click(client, &format!("{row} td.c-step")).await;
     let detail = format!("tr[data-detail-for='{target}']");
     wait_for(client, &detail).await;
     let shown = text(client, &detail).await;
     assert!(
-        shown.contains("Attempts (1)") && shown.contains("400") && shown.contains("agent-dead"),
+        shown.contains("Attempts (1)")
+            && shown.contains("400")
+            && shown.contains("agent-dead")
+            && shown.contains("/hooks/step-complete")
+            && shown.contains("try again later"),
         "{shown}"
     );
+    assert_no_horizontal_overflow(client, "1280 px").await?;
+    screenshot(client, "console-1280.png", true).await?;
 
-    if std::env::var(SCREENSHOT_VAR).is_ok_and(|v| v == "1") {
-        let png = client.screenshot().await?;
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
-        std::fs::create_dir_all(path.parent().expect("docs/")).expect("create docs/");
-        std::fs::write(&path, png).expect("write docs/console.png");
-        println!("wrote {}", path.display());
-    }
-
-    // Redeliver it; the dispatcher sends it and the row turns delivered.
+    // Redeliver it: the console says what it queued, then what became of it.
     click(client, &format!("{row} button.redeliver")).await;
+    wait_for(client, "#notices li:first-child").await;
+    let delivered = client
+        .wait()
+        .at_most(UI_WAIT)
+        .for_element(Locator::XPath(&format!(
+            "//ol[@id='notices']/li[contains(., '{target} delivered (HTTP 200)')]"
+        )))
+        .await;
+    assert!(
+        delivered.is_ok(),
+        "no confirmation of what became of the redelivery"
+    );
     wait_for(client, &format!("{row}[data-state='delivered']")).await;
     let kept = client
         .execute("return sessionStorage.getItem('stephook.apiToken')", vec![])
         .await?;
     assert_eq!(kept, json!(TOKEN), "the token is kept in session storage");
+
+    // Usable at 800 px: every delivery is on screen, nothing overflows sideways.
+    client.set_window_size(800, 900).await?;
+    client.refresh().await?;
+    wait_for(client, &format!("{row}[data-state='delivered']")).await;
+    assert_no_horizontal_overflow(client, "800 px").await?;
+    screenshot(client, "console-800.png", false).await?;
+    Ok(())
+}
+
+async fn states(client: &Client) -> Result<serde_json::Value, fantoccini::error::CmdError> {
+    client
+        .execute(
+            "return [...document.querySelectorAll('tr.delivery')].map(r => r.dataset.state)",
+            vec![],
+        )
+        .await
+}
+
+/// Fills the search and date fields (as an operator would type them) and applies them.
+async fn set_filters(
+    client: &Client,
+    search: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    client
+        .execute(
+            "document.getElementById('search').value = arguments[0];
+             document.getElementById('from').value = arguments[1];
+             document.getElementById('to').value = arguments[2];",
+            vec![json!(search), json!(from), json!(to)],
+        )
+        .await?;
+    click(client, "#filters button[type=submit]").await;
+    Ok(())
+}
+
+/// Nothing on the page reaches past the window's right edge, and the page does not scroll
+/// sideways.
+async fn assert_no_horizontal_overflow(
+    client: &Client,
+    at: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let overflowing = client
+        .execute(
+            "const width = document.documentElement.clientWidth;
+             const wide = [...document.querySelectorAll('body *')]
+               .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > width + 1)
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+                    (e.className ? '.' + String(e.className).split(' ').join('.') : '') +
+                    ' right=' + Math.round(e.getBoundingClientRect().right));
+             return { width, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 10) };",
+            vec![],
+        )
+        .await?;
+    let width = overflowing["width"].as_f64().unwrap_or_default();
+    let scroll = overflowing["scroll"].as_f64().unwrap_or_default();
+    assert!(
+        scroll <= width + 1.0 && overflowing["wide"].as_array().is_some_and(Vec::is_empty),
+        "at {at} the console overflows sideways: {overflowing}"
+    );
+    Ok(())
+}
+
+/// Saves a screenshot under the target directory (and, when asked, the README's copy).
+async fn screenshot(
+    client: &Client,
+    name: &str,
+    readme: bool,
+) -> Result<(), fantoccini::error::CmdError> {
+    let png = client.screenshot().await?;
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&out, &png).expect("write a screenshot");
+    println!("screenshot {}", out.display());
+    if readme && std::env::var(SCREENSHOT_VAR).is_ok_and(|v| v == "1") {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
+        std::fs::create_dir_all(path.parent().expect("docs/")).expect("create docs/");
+        std::fs::write(&path, png).expect("write docs/console.png");
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }

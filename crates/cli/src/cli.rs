@@ -19,6 +19,8 @@ pub const MAX_LIST_LIMIT: i64 = 1000;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +31,8 @@ pub enum Command {
     Dev(crate::temporal::DevArgs),
     /// Run an agent: through Temporal (default) or in this process (--direct).
     Run(RunArgs),
+    /// Cancel a running agent run (its current step is stored cancelled and notified).
+    Cancel(crate::temporal::CancelArgs),
     /// Inspect stored steps.
     #[command(subcommand)]
     Steps(StepsCommand),
@@ -64,7 +68,7 @@ pub struct RunArgs {
     /// Temporal mode: print the workflow id and the UI link, and return at once.
     #[arg(long)]
     pub no_wait: bool,
-    /// Direct mode: waits after each failed delivery (ms, s, m, h), then the delivery is dead.
+    /// Direct mode: waits after each failed delivery (ms, s, m, h, d), then the delivery is dead.
     #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE)]
     pub retry_schedule: String,
     #[arg(long, env = "STEPHOOK_TASK_QUEUE", default_value = DEFAULT_TASK_QUEUE)]
@@ -84,14 +88,17 @@ pub struct RunArgs {
 pub enum StepsCommand {
     /// The newest steps first.
     List {
+        /// Only this run's steps: the run id, or the workflow id `stephook run` printed
+        /// (agent-run-<run id>).
         #[arg(long)]
         run_id: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// How many to show (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST_LIMIT))]
         limit: i64,
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// One step, its metrics and its delivery.
+    /// One step (in the API's shape, times in ISO 8601), its metrics and its delivery.
     Show {
         step_id: String,
         #[command(flatten)]
@@ -103,12 +110,18 @@ pub enum StepsCommand {
 pub enum DeliveriesCommand {
     /// The most recently changed deliveries first.
     List {
-        /// pending, retrying, delivered or dead.
-        #[arg(long)]
-        state: Option<String>,
+        /// Only deliveries in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateFilter>,
         /// How many to show (1 to 1000).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=MAX_LIST_LIMIT))]
         limit: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// One delivery with its whole attempt history (where each attempt went, what came back).
+    Show {
+        step_id: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -135,6 +148,29 @@ pub enum DeliveriesCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// The delivery states a list can be narrowed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    /// Queued, not attempted by a dispatcher yet.
+    Pending,
+    /// A dispatcher's attempt failed; the next one is scheduled.
+    Retrying,
+    Delivered,
+    /// Given up on: waits for `deliveries redeliver`.
+    Dead,
+}
+
+impl From<StateFilter> for stephook_store::DeliveryState {
+    fn from(filter: StateFilter) -> Self {
+        match filter {
+            StateFilter::Pending => Self::Pending,
+            StateFilter::Retrying => Self::Retrying,
+            StateFilter::Delivered => Self::Delivered,
+            StateFilter::Dead => Self::Dead,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -191,7 +227,7 @@ pub struct ServeArgs {
     /// Do not run the outbox dispatcher, even with a webhook URL configured.
     #[arg(long)]
     pub no_dispatch: bool,
-    /// The dispatcher's waits after each failed delivery (ms, s, m, h), then the delivery is dead.
+    /// The dispatcher's waits after each failed delivery (ms, s, m, h, d), then the delivery is dead.
     #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE)]
     pub retry_schedule: String,
     /// How long delivered notifications and their steps are kept (dead ones twice as long).

@@ -6,4 +6,5 @@ pub mod commands;
 pub mod logging;
 pub mod open;
 pub mod receive;
+pub mod report;
 pub mod temporal;

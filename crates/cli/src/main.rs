@@ -1,17 +1,38 @@
 //! The `stephook` binary: parse, set up logging, run the command, exit non-zero on error.
 
 use clap::Parser;
-use stephook::cli::Cli;
+use stephook::cli::{Cli, Command};
+use stephook::logging::Output;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    stephook::logging::init();
+    let output = match &cli.command {
+        // `dev` shares its terminal with the receiver: full logs go to a file it names.
+        Command::Dev(_) => match stephook::temporal::dev::log_file() {
+            Ok(path) => Output::DevFile(path),
+            Err(error) => {
+                eprintln!("error: {}", stephook::report::chain(&error));
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        _ => Output::Stderr,
+    };
+    if let Err(error) = stephook::logging::init(&cli.log, &output) {
+        eprintln!("error: {error}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let json = stephook::logging::is_json(&cli.log);
     match stephook::commands::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            let said = stephook::report::chain(&error);
+            if json {
+                tracing::error!(error = %said, "stephook stopped");
+            } else {
+                eprintln!("error: {said}");
+            }
+            stephook::report::exit_code(&error)
         }
     }
 }

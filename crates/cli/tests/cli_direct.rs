@@ -443,7 +443,7 @@ async fn sigterm_during_a_direct_run_cancels_the_current_step_and_notifies_it() 
     let shown = text(&run(stephook(&dir).args(["steps", "show", &step_id])).stdout);
     let shown: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
     assert_eq!(shown["step"]["status"], "cancelled");
-    assert!(shown["metrics"]["step_ms"].as_i64().is_some(), "{shown}");
+    assert!(shown["step"]["step_ms"].as_i64().is_some(), "{shown}");
     assert_eq!(shown["delivery"]["state"], "delivered");
     assert_eq!(endpoint.count(), 1, "no step after the cancelled one");
 }

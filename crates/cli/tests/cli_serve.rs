@@ -58,15 +58,9 @@ async fn serve_delivers_due_notifications_and_answers_the_api() {
     // Arrange: a committed step whose notification is due, in a fresh SQLite store.
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = Store::connect(
-        &StoreArgs {
-            database_url: url.as_str().into(),
-        }
-        .validate()
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let store = Store::connect(&StoreArgs::at(url.as_str()).validate().unwrap())
+        .await
+        .unwrap();
     let id = StepId::new_random();
     let mut step = Step::pending(id.clone(), "agent", Some("run".into()));
     step.status = StepStatus::Success;

@@ -12,7 +12,8 @@ pub const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
 /// The webhook activity's start-to-close timeout: one HTTP attempt must end before it does, or
 /// Temporal would time the activity out before the client could report what happened.
 pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://stephook.db";
+/// Where the embedded default store lives, under [`stephook_data_dir`].
+pub const DEFAULT_STORE_FILE: &str = "stephook.db";
 pub const DEFAULT_TASK_QUEUE: &str = "agent-steps";
 
 const SIGNING_SECRET_PREFIX: &str = "whsec_";
@@ -243,22 +244,24 @@ impl fmt::Debug for SigningSecret {
 }
 
 /// Raw store settings.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreArgs {
-    /// Step store: sqlite://FILE (embedded default) or postgres://... for shared deployments.
+    /// Step store: sqlite://FILE or postgres://... for shared deployments [default: one SQLite
+    /// file per user, whatever the current directory: $XDG_DATA_HOME/stephook/stephook.db, or
+    /// ~/.local/share/stephook/stephook.db]
     #[arg(
         long = "database-url",
         env = "STEPHOOK_DATABASE_URL",
-        default_value = DEFAULT_DATABASE_URL,
         hide_env_values = true
     )]
-    pub database_url: Secret,
+    pub database_url: Option<Secret>,
 }
 
-impl Default for StoreArgs {
-    fn default() -> Self {
+impl StoreArgs {
+    /// The store at `url`.
+    pub fn at(url: impl Into<Secret>) -> Self {
         Self {
-            database_url: Secret::new(DEFAULT_DATABASE_URL),
+            database_url: Some(url.into()),
         }
     }
 }
@@ -266,14 +269,58 @@ impl Default for StoreArgs {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: DatabaseUrl,
+    /// Whether this is the per-user default (nothing was set): its directory may be created.
+    pub is_default: bool,
 }
 
 impl StoreArgs {
     pub fn validate(&self) -> Result<StoreConfig, ConfigError> {
-        Ok(StoreConfig {
-            url: DatabaseUrl::parse(self.database_url.expose())?,
-        })
+        match self.database_url.as_ref().filter(|url| !url.is_empty()) {
+            Some(url) => Ok(StoreConfig {
+                url: DatabaseUrl::parse(url.expose())?,
+                is_default: false,
+            }),
+            None => Ok(StoreConfig {
+                url: DatabaseUrl::parse(&default_database_url()?)?,
+                is_default: true,
+            }),
+        }
     }
+}
+
+/// `sqlite://<stephook_data_dir>/stephook.db`, so that every command finds the same store from
+/// any directory.
+pub fn default_database_url() -> Result<String, ConfigError> {
+    let dir = stephook_data_dir().ok_or_else(|| {
+        ConfigError::new(
+            DatabaseUrl::VAR,
+            "no per-user data directory (neither XDG_DATA_HOME nor HOME is set): set \
+             STEPHOOK_DATABASE_URL (--database-url)",
+        )
+    })?;
+    Ok(format!(
+        "sqlite://{}",
+        dir.join(DEFAULT_STORE_FILE).display()
+    ))
+}
+
+/// stephook's per-user directory: `stephook/` in the platform's data directory
+/// (`$XDG_DATA_HOME`, or `~/.local/share` on Linux; `~/Library/Application Support` on macOS).
+/// The default store and `stephook dev`'s state and logs live here.
+pub fn stephook_data_dir() -> Option<std::path::PathBuf> {
+    data_dir().map(|dir| dir.join("stephook"))
+}
+
+fn data_dir() -> Option<std::path::PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if cfg!(target_os = "macos") {
+        return absolute("HOME").map(|home| home.join("Library/Application Support"));
+    }
+    absolute("XDG_DATA_HOME").or_else(|| absolute("HOME").map(|home| home.join(".local/share")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,6 +369,19 @@ impl DatabaseUrl {
     /// The full URL, password included: for the database driver only.
     pub fn expose(&self) -> &str {
         self.raw.expose()
+    }
+
+    /// For SQLite, the database file (`None` for an in-memory database or PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        if self.kind != DatabaseKind::Sqlite {
+            return None;
+        }
+        let raw = self.raw.expose();
+        let rest = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
     }
 }
 
@@ -463,7 +523,7 @@ mod tests {
             assert!(err.to_string().starts_with(var), "{err}");
         }
         let err = StoreArgs {
-            database_url: Secret::new("mysql://root@localhost/x"),
+            database_url: Some(Secret::new("mysql://root@localhost/x")),
         }
         .validate()
         .unwrap_err();
@@ -572,6 +632,25 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "sqlite://stephook.db"
+        );
+    }
+
+    #[test]
+    fn the_default_store_is_per_user_whatever_the_directory() {
+        let args = StoreArgs::default();
+        let config = args.validate().expect("a default");
+        assert!(config.is_default);
+        let path = config.url.sqlite_path().expect("an SQLite file");
+        assert!(path.is_absolute(), "{path:?}");
+        assert!(path.ends_with(DEFAULT_STORE_FILE), "{path:?}");
+        let given = StoreArgs::at("sqlite://x/y.db?mode=rwc")
+            .validate()
+            .unwrap();
+        assert!(!given.is_default);
+        assert_eq!(given.url.sqlite_path(), Some("x/y.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite::memory:").unwrap().sqlite_path(),
+            None
         );
     }
 

@@ -8,15 +8,15 @@ pub mod secret;
 pub mod step;
 
 pub use config::{
-    ConfigError, DEFAULT_DATABASE_URL, DEFAULT_TASK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT_MS,
-    DatabaseKind, DatabaseUrl, MAX_WEBHOOK_TIMEOUT, SigningSecret, StoreArgs, StoreConfig,
-    WebhookArgs, WebhookConfig, redacted_url,
+    ConfigError, DEFAULT_STORE_FILE, DEFAULT_TASK_QUEUE, DEFAULT_WEBHOOK_TIMEOUT_MS, DatabaseKind,
+    DatabaseUrl, MAX_WEBHOOK_TIMEOUT, SigningSecret, StoreArgs, StoreConfig, WebhookArgs,
+    WebhookConfig, default_database_url, redacted_url, stephook_data_dir,
 };
 pub use endpoint::Endpoint;
 pub use message::{Message, MessageError};
 pub use secret::Secret;
 pub use step::{
     InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage,
-    duration_millis, now_millis, now_unix_seconds,
+    WORKFLOW_ID_PREFIX, duration_millis, now_millis, now_unix_seconds, run_id_of,
 };
 pub mod step_body;

@@ -7,6 +7,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 const STEP_ID_PREFIX: &str = "step-";
+/// Workflow ids are `agent-run-<run_id>`: readable in the Temporal UI, one workflow per run.
+pub const WORKFLOW_ID_PREFIX: &str = "agent-run-";
+
+/// The run id a person means, whether they give the run id or the workflow id `stephook run`
+/// printed (`agent-run-<run id>`).
+pub fn run_id_of(given: &str) -> &str {
+    let given = given.trim();
+    given.strip_prefix(WORKFLOW_ID_PREFIX).unwrap_or(given)
+}
 
 /// Namespace for step ids derived from a workflow run: the same run and index always give the
 /// same id, which is what makes `create_step` safe to retry and workflow replay stable.

@@ -2,7 +2,8 @@
 //! activity. It stands in for a model call (a real one comes later) and is driven by markers in
 //! the run's messages, so tests and demos can make a step fail or take time:
 //!
-//! - `fail-at:N` — step N (0-based) fails for good with error type `StepBodyFailed`;
+//! - `fail-at:N` — step N fails for good with error type `StepBodyFailed` (steps count from 1,
+//!   as everything a person reads does: `fail-at:1` fails the first step);
 //! - `sleep-ms:N` — every step takes N milliseconds (the caller sleeps; this stays pure).
 
 use crate::{Message, Usage};
@@ -31,7 +32,8 @@ pub struct StepBodyError {
     pub message: String,
 }
 
-/// The plan for step `index` of a run with these messages: how long it takes and what it ends in.
+/// The plan for step `index` (0-based, as the loop counts) of a run with these messages: how long
+/// it takes and what it ends in. Everything it says counts steps from 1.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepPlan {
     pub delay: Duration,
@@ -40,19 +42,20 @@ pub struct StepPlan {
 
 pub fn plan_step(messages: &[Message], index: u32) -> StepPlan {
     let delay = Duration::from_millis(marker_value(messages, SLEEP_MARKER).unwrap_or(0));
-    if marker_value(messages, FAIL_AT_MARKER) == Some(u64::from(index)) {
+    let number = u64::from(index) + 1;
+    if marker_value(messages, FAIL_AT_MARKER) == Some(number) {
         return StepPlan {
             delay,
             result: Err(StepBodyError {
                 error_type: STEP_BODY_ERROR_TYPE.to_owned(),
                 message: format!(
-                    "step {index} failed as the run's messages asked (fail-at:{index})"
+                    "step {number} failed as the run's messages asked (fail-at:{number})"
                 ),
             }),
         };
     }
     let last = messages.last().map_or("", |m| m.content.as_str());
-    let reply = format!("step {index}: echo {last:?}");
+    let reply = format!("step {number}: echo {last:?}");
     let prompt_tokens = token_count(messages.iter().map(|m| m.content.as_str()));
     let completion_tokens = token_count([reply.as_str()]);
     StepPlan {
@@ -109,10 +112,13 @@ mod tests {
 
     #[test]
     fn markers_fail_a_step_and_slow_every_step() {
+        // Steps count from 1: fail-at:2 fails the second step, index 1 of the loop.
         let m = msgs(&["go", "fail-at:2 sleep-ms:30"]);
-        assert!(plan_step(&m, 1).result.is_ok());
-        let err = plan_step(&m, 2).result.unwrap_err();
+        assert!(plan_step(&m, 0).result.is_ok());
+        let err = plan_step(&m, 1).result.unwrap_err();
         assert_eq!(err.error_type, STEP_BODY_ERROR_TYPE);
+        assert!(err.message.starts_with("step 2 failed"), "{}", err.message);
+        assert!(plan_step(&m, 2).result.is_ok());
         assert_eq!(plan_step(&m, 0).delay, Duration::from_millis(30));
     }
 }

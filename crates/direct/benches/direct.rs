@@ -61,10 +61,7 @@ async fn open_store(
     name: &str,
 ) -> Result<Store, Box<dyn std::error::Error>> {
     let url = format!("sqlite://{}", dir.path().join(name).display());
-    let config = StoreArgs {
-        database_url: Secret::new(url),
-    }
-    .validate()?;
+    let config = StoreArgs::at(Secret::new(url)).validate()?;
     Ok(Store::connect(&config).await?)
 }
 

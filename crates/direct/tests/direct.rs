@@ -351,11 +351,9 @@ async fn two_dispatchers_on_one_postgres_share_the_rows_and_survive_a_dead_one()
     let receiver = Receiver::start(Reply::Status(200)).await;
     let webhook = webhook_to(&receiver);
     let second_pool = stephook_store::Store::connect(
-        &stephook_core::StoreArgs {
-            database_url: Secret::new(test.url.clone()),
-        }
-        .validate()
-        .unwrap(),
+        &stephook_core::StoreArgs::at(Secret::new(test.url.clone()))
+            .validate()
+            .unwrap(),
     )
     .await
     .unwrap();

@@ -111,6 +111,7 @@ mod tests {
         ] {
             let config = StoreConfig {
                 url: DatabaseUrl::parse(raw).unwrap(),
+                is_default: false,
             };
             let Some(error) = Store::connect(&config).await.err() else {
                 panic!("{raw} should not connect");

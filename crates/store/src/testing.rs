@@ -70,11 +70,9 @@ pub async fn postgres() -> Option<TestStore> {
 }
 
 async fn connect(url: &str) -> Store {
-    let config = StoreArgs {
-        database_url: url.into(),
-    }
-    .validate()
-    .expect("valid test database URL");
+    let config = StoreArgs::at(url)
+        .validate()
+        .expect("valid test database URL");
     Store::connect(&config).await.expect("open the test store")
 }
 

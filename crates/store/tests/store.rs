@@ -666,11 +666,9 @@ async fn no_webhook_configured_queues_nothing(store: Store) {
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_connect_error_without_the_password() {
-    let config = stephook_core::StoreArgs {
-        database_url: "postgres://app:s3cr3t-pw@127.0.0.1:1/nope".into(),
-    }
-    .validate()
-    .unwrap();
+    let config = stephook_core::StoreArgs::at("postgres://app:s3cr3t-pw@127.0.0.1:1/nope")
+        .validate()
+        .unwrap();
 
     let error = Store::connect(&config).await.unwrap_err();
 
@@ -1162,11 +1160,9 @@ async fn issue_11_4_retention_keeps_a_row_requeued_while_it_purges_postgres() {
 async fn issue_11_9_two_processes_on_one_sqlite_file_never_fail_with_busy_snapshot() {
     const DAY: i64 = 86_400_000;
     let test = testing::sqlite().await;
-    let config = stephook_core::StoreArgs {
-        database_url: test.url.clone().into(),
-    }
-    .validate()
-    .unwrap();
+    let config = stephook_core::StoreArgs::at(test.url.clone())
+        .validate()
+        .unwrap();
     let worker = test.store.clone();
     let serve = Store::connect(&config).await.unwrap();
     // Dead, old rows for the operator and retention to work on.
@@ -1235,11 +1231,9 @@ async fn processes_starting_together_on_a_fresh_sqlite_file_all_open_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
     let opening = (0..4).map(|_| {
-        let config = stephook_core::StoreArgs {
-            database_url: url.clone().into(),
-        }
-        .validate()
-        .unwrap();
+        let config = stephook_core::StoreArgs::at(url.clone())
+            .validate()
+            .unwrap();
         tokio::spawn(async move { Store::connect(&config).await })
     });
     for store in opening {

@@ -20,6 +20,8 @@ use tokio::sync::{Notify, oneshot};
 pub enum Reply {
     /// This status, empty body.
     Status(u16),
+    /// This status with this body.
+    StatusBody(u16, &'static str),
     /// Wait, then answer with this status.
     Delay(Duration, u16),
     /// A 3xx with a `Location` header.
@@ -206,6 +208,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     shared.arrived.notify_waiters();
     match reply {
         Reply::Status(code) => status(code).into_response(),
+        Reply::StatusBody(code, body) => (status(code), body).into_response(),
         Reply::Delay(delay, code) => {
             tokio::time::sleep(delay).await;
             status(code).into_response()

@@ -271,9 +271,10 @@ pub async fn dead_deliveries(store: &Store, n: usize) -> Vec<StepId> {
 }
 
 /// As [`dead_deliveries`], at `receiver`'s endpoint (each row is bound to the endpoint that
-/// first took it): `receiver` answers 400 meanwhile, and is left answering that.
+/// first took it): `receiver` answers 400 with a two-line body meanwhile, and is left answering
+/// that.
 pub async fn dead_deliveries_at(store: &Store, receiver: &Receiver, n: usize) -> Vec<StepId> {
-    receiver.set_reply(Reply::Status(400));
+    receiver.set_reply(Reply::StatusBody(400, "no such hook\ntry again later"));
     let dispatcher = dispatcher(store, receiver);
     let mut ids = Vec::new();
     for i in 0..n {

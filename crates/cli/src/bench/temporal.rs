@@ -274,9 +274,9 @@ async fn recover(receiver: &Receiver, expected: &[String], ignored: &[String]) -
 /// Steps per second of the agent loop, per run, averaged: each run's steps over the time from
 /// its first step's start to its last step's commit, as the step store recorded them.
 async fn agent_pace(database_url: &str, run_id_prefix: &str, runs: u32) -> anyhow::Result<f64> {
-    let store = crate::open::store(&stephook_core::StoreArgs {
-        database_url: stephook_core::Secret::new(database_url),
-    })
+    let store = crate::open::store(&stephook_core::StoreArgs::at(stephook_core::Secret::new(
+        database_url,
+    )))
     .await?;
     let mut paces = Vec::new();
     for index in 0..runs {

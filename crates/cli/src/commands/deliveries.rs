@@ -1,8 +1,10 @@
-//! `stephook deliveries list | redeliver`.
+//! `stephook deliveries list | show | redeliver`. `list` and `show` only read: they never
+//! create a store.
 
 use super::settle;
 use crate::cli::DeliveriesCommand;
 use crate::open;
+use stephook_api::time::iso;
 use stephook_core::{Endpoint, StepId};
 use stephook_direct::{Dispatcher, DispatcherConfig};
 use stephook_store::{
@@ -13,6 +15,8 @@ use stephook_webhook::WebhookService;
 /// Dead rows are re-queued (and, with --now, sent) this many at a time: memory stays bounded
 /// whatever the number of dead rows.
 const REDELIVER_PAGE: i64 = 500;
+/// The longest attempt history `show` prints (oldest first).
+const MAX_HISTORY_SHOWN: i64 = 1000;
 
 pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
     match command {
@@ -21,11 +25,14 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
             limit,
             store,
         } => {
-            let state = state.map(|s| s.parse::<DeliveryState>()).transpose()?;
-            let store = open::store(&store).await?;
+            let state = state.map(DeliveryState::from);
+            let store = open::existing_store(&store).await?;
             let deliveries = store.list_deliveries(state, limit).await?;
             if deliveries.is_empty() {
-                println!("no deliveries");
+                match state {
+                    Some(state) => println!("no {state} deliveries in this store"),
+                    None => println!("no deliveries in this store"),
+                }
             }
             let served = store.served_endpoints().await?;
             for delivery in &deliveries {
@@ -33,6 +40,29 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
                 if let Some(note) = waiting_note(delivery, &served) {
                     println!("    {note}");
                 }
+            }
+        }
+        DeliveriesCommand::Show { step_id, store } => {
+            let id = StepId::parse(&step_id)?;
+            let store = open::existing_store(&store).await?;
+            let delivery = store.delivery(&id).await?.ok_or_else(|| {
+                anyhow::anyhow!("no delivery for {id} in this store (the store is named above)")
+            })?;
+            let served = store.served_endpoints().await?;
+            let history = store.attempts(&id, MAX_HISTORY_SHOWN).await?;
+            println!("{}", summary(&delivery));
+            if let Some(note) = waiting_note(&delivery, &served) {
+                println!("    {note}");
+            }
+            if history.is_empty() {
+                println!("no attempts yet");
+            }
+            for attempt in &history {
+                println!(
+                    "  {}  {attempt}  ({} ms)",
+                    iso(attempt.attempted_at).unwrap_or_default(),
+                    attempt.duration_ms
+                );
             }
         }
         DeliveriesCommand::Redeliver {
@@ -191,15 +221,27 @@ impl Redelivery {
 }
 
 fn summary(delivery: &Delivery) -> String {
+    let state = if delivery.held {
+        "sending"
+    } else {
+        delivery.state.as_str()
+    };
+    let when = match (
+        delivery.is_waiting() && !delivery.held,
+        delivery.delivered_at,
+    ) {
+        (true, _) => delivery
+            .next_attempt_at
+            .and_then(iso)
+            .map(|at| format!("  next={at}")),
+        (false, Some(at)) => iso(at).map(|at| format!("  delivered={at}")),
+        (false, None) => None,
+    };
     format!(
-        "{}  {:<9}  step={:<9}  attempts={}  http={}  to={}  {}",
+        "{}  {state:<9}  step={:<9}  run={}  attempts={}  http={}  to={}{}  {}",
         delivery.step_id,
-        if delivery.held {
-            "sending"
-        } else {
-            delivery.state.as_str()
-        },
         delivery.step_status,
+        delivery.run_id.as_deref().unwrap_or("-"),
         delivery.attempts,
         delivery
             .last_http_status
@@ -208,6 +250,7 @@ fn summary(delivery: &Delivery) -> String {
             .endpoint
             .as_ref()
             .map_or("(first endpoint to take it)", Endpoint::shown),
+        when.unwrap_or_default(),
         delivery.last_error.as_deref().unwrap_or("")
     )
 }

@@ -4,6 +4,7 @@
 use super::settle;
 use crate::cli::RunArgs;
 use crate::open;
+use crate::report::{EXIT_NOTIFICATION_DEAD, ExitWith};
 use std::time::Instant;
 use stephook_core::step_body::plan_step;
 use stephook_core::{Message, StepId, StepMetrics, duration_millis};
@@ -51,16 +52,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ids = match &outcome {
         Ok(ids) | Err((ids, _)) => ids.clone(),
     };
-    if webhook.is_configured() {
-        report_deliveries(&store, &ids, settle::deadline(&webhook)).await?;
-    }
+    let dead = if webhook.is_configured() {
+        report_deliveries(&store, &ids, settle::deadline(&webhook)).await?
+    } else {
+        Vec::new()
+    };
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }
-    match outcome {
-        Ok(_) => Ok(()),
-        Err((_, error)) => Err(error),
+    outcome.map_err(|(_, error)| error)?;
+    if dead.is_empty() {
+        return Ok(());
     }
+    // The run went through; a script still needs to know that a notification needs a person.
+    Err(ExitWith {
+        code: EXIT_NOTIFICATION_DEAD,
+        message: format!(
+            "{} notification(s) dead (the endpoint gave a permanent answer): fix the endpoint, \
+             then `stephook deliveries redeliver {}`",
+            dead.len(),
+            dead.iter()
+                .map(StepId::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+    .into())
 }
 
 type LoopResult = Result<Vec<StepId>, (Vec<StepId>, anyhow::Error)>;
@@ -77,15 +94,19 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
     });
     let outcome = 'steps: {
         for index in 0..args.steps {
+            let number = index + 1;
+            let total = args.steps;
             if *interrupted.borrow() {
-                break 'steps Err(anyhow::anyhow!("interrupted before step {index}"));
+                break 'steps Err(anyhow::anyhow!(
+                    "interrupted before step {number} of {total}"
+                ));
             }
             let step = match manager.log_step(&args.agent_id, Some(run_id)).await {
                 Ok(step) => step,
                 Err(error) => break 'steps Err(error.into()),
             };
             ids.push(step.id.clone());
-            println!("step {index}  {}  pending", step.id);
+            println!("step {number}/{total}  {}  pending", step.id);
             let started = Instant::now();
             let plan = plan_step(&messages, index);
             let finished = tokio::select! {
@@ -99,9 +120,9 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
             });
             if !finished {
                 let stored = manager.update_step_cancelled(&step.id, metrics).await;
-                println!("step {index}  {}  cancelled", step.id);
+                println!("step {number}/{total}  {}  cancelled", step.id);
                 break 'steps Err(match stored {
-                    Ok(_) => anyhow::anyhow!("interrupted: step {index} cancelled"),
+                    Ok(_) => anyhow::anyhow!("interrupted: step {number} of {total} cancelled"),
                     Err(error) => error.into(),
                 });
             }
@@ -118,16 +139,16 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
                     if let Err(error) = stored {
                         break 'steps Err(error.into());
                     }
-                    println!("step {index}  {}  success", step.id);
+                    println!("step {number}/{total}  {}  success", step.id);
                 }
                 Err(failure) => {
                     let data = serde_json::json!({ "message": failure.message });
                     let stored = manager
                         .update_step_error(&step.id, &failure.error_type, data, metrics)
                         .await;
-                    println!("step {index}  {}  failed", step.id);
+                    println!("step {number}/{total}  {}  failed", step.id);
                     break 'steps Err(match stored {
-                        Ok(_) => anyhow::anyhow!("step {index} failed: {failure}"),
+                        Ok(_) => anyhow::anyhow!("step {number} of {total} failed: {failure}"),
                         Err(error) => error.into(),
                     });
                 }
@@ -143,17 +164,25 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
 }
 
 /// Waits (bounded) until each step's first delivery attempt is recorded, then prints where
-/// each notification stands.
-async fn report_deliveries(store: &Store, ids: &[StepId], deadline: Instant) -> anyhow::Result<()> {
+/// each notification stands; returns the dead ones.
+async fn report_deliveries(
+    store: &Store,
+    ids: &[StepId],
+    deadline: Instant,
+) -> anyhow::Result<Vec<StepId>> {
+    let mut dead = Vec::new();
     for id in ids {
         match settle::settled(store, id, deadline).await? {
             Some(delivery) if delivery.state != DeliveryState::Pending => {
                 println!("{}", describe(&delivery));
+                if delivery.state == DeliveryState::Dead {
+                    dead.push(id.clone());
+                }
             }
             _ => println!("webhook {id}  still queued (a running `stephook worker` delivers it)"),
         }
     }
-    Ok(())
+    Ok(dead)
 }
 
 fn describe(delivery: &Delivery) -> String {
@@ -162,10 +191,15 @@ fn describe(delivery: &Delivery) -> String {
         (None, Some(status)) => format!(" (HTTP {status})"),
         (None, None) => String::new(),
     };
-    let retry = if delivery.next_attempt_at.is_some() {
-        "  (will be retried: `stephook deliveries list`)"
-    } else {
-        ""
+    let retry = match delivery.state {
+        DeliveryState::Dead => format!(
+            "  (send it again: `stephook deliveries redeliver {}`)",
+            delivery.step_id
+        ),
+        _ if delivery.next_attempt_at.is_some() => {
+            "  (will be retried: `stephook deliveries list`)".to_owned()
+        }
+        _ => String::new(),
     };
     format!(
         "webhook {}  {}{detail}{retry}",

@@ -23,9 +23,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 task_queue: args.task_queue,
                 temporal: args.temporal,
                 ui_url: args.temporal_ui,
+                store: Some(args.store),
             })
             .await
         }
+        Command::Cancel(args) => crate::temporal::cancel(args).await,
         Command::Steps(command) => steps::run(command).await,
         Command::Deliveries(command) => deliveries::run(command).await,
         Command::Receive(args) => crate::receive::run(args).await,

@@ -24,8 +24,9 @@ pub const DEFAULT_RECEIVER_PORT: u16 = 8787;
 const DEV_KEY: &str = "stephook-dev-key";
 const DEV_SIGNING_SECRET: &str = "whsec_c3RlcGhvb2stZGV2LXNpZ25pbmctc2VjcmV0";
 const RECEIVER_PATH: &str = "/hooks/step-complete";
-const STATE_DIR: &str = "stephook-dev";
+const STATE_DIR: &str = "dev";
 const STATE_FILE: &str = "temporal.db";
+const LOG_FILE: &str = "stephook-dev.log";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
@@ -35,8 +36,8 @@ pub struct DevArgs {
     /// Temporal web UI port.
     #[arg(long, default_value_t = DEFAULT_UI_PORT)]
     pub ui_port: u16,
-    /// Keep Temporal's state in this SQLite file (default: `stephook-dev/temporal.db` in the
-    /// checkout's build directory, so a restart resumes the runs in flight).
+    /// Keep Temporal's state in this SQLite file (default: `dev/temporal.db` in stephook's
+    /// per-user directory, next to the default store, so a restart resumes the runs in flight).
     #[arg(long, conflicts_with = "ephemeral")]
     pub temporal_db: Option<PathBuf>,
     /// Keep Temporal's state in memory only (gone on exit).
@@ -64,7 +65,9 @@ pub struct DevArgs {
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    // The receiver first: a taken port fails before anything else starts.
+    // Every port first: a taken one stops `dev` before anything starts, naming its flag (a
+    // Temporal server already on 7233 must not be joined: its workers and runs are not ours).
+    check_ports(&args)?;
     let listener = TcpListener::bind(("127.0.0.1", args.receiver_port))
         .await
         .with_context(|| {
@@ -157,7 +160,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.metrics_addr {
         println!("  metrics          http://{addr}/metrics");
     }
-    println!("Try `stephook run --steps 3` in another terminal. Ctrl-C stops everything.\n");
+    if let Ok(path) = log_file() {
+        println!(
+            "  logs             {}  (here: the receiver, and stephook's warnings)",
+            path.display()
+        );
+    }
+    println!(
+        "Try `TEMPORAL_ADDRESS={} stephook run --task-queue {} --steps 3` in another terminal \
+         (`stephook cancel <workflow id>` cancels a run). Ctrl-C stops everything.\n",
+        server.address(),
+        args.task_queue
+    );
 
     let demo = (args.demo_steps > 0).then(|| {
         let options = RunWorkflowOptions {
@@ -199,27 +213,59 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where `stephook dev` keeps the dev server's state by default: `stephook-dev/temporal.db` in the
-/// build directory of the checkout whose binary this is (cargo marks it with `CACHEDIR.TAG`), so
-/// `cargo clean` clears it with the rest; for an installed binary, `.stephook-dev/` in the
-/// current directory.
-fn default_state_file() -> anyhow::Result<PathBuf> {
-    let build_dir = std::env::current_exe().ok().and_then(|exe| {
-        exe.ancestors()
-            .skip(1)
-            .take(3)
-            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
-            .map(|dir| dir.join(STATE_DIR))
-    });
-    let dir = match build_dir {
-        Some(dir) => dir,
-        None => std::env::current_dir()
-            .context("cannot find the current directory for the dev server's state")?
-            .join(format!(".{STATE_DIR}")),
-    };
+/// Where `stephook dev` keeps what it writes besides the store: `dev/` in stephook's per-user
+/// directory (next to the default store), so a restart from any directory finds it.
+pub fn dev_dir() -> anyhow::Result<PathBuf> {
+    let dir = stephook_core::stephook_data_dir()
+        .context("no per-user data directory (HOME is not set): use --temporal-db or --ephemeral")?
+        .join(STATE_DIR);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {} (--temporal-db)", dir.display()))?;
-    Ok(dir.join(STATE_FILE))
+    Ok(dir)
+}
+
+/// Where `stephook dev` writes its full logs (the terminal shows the receiver and short
+/// warnings).
+pub fn log_file() -> anyhow::Result<PathBuf> {
+    Ok(dev_dir()?.join(LOG_FILE))
+}
+
+/// The dev server's state, by default: `dev/temporal.db` in stephook's per-user directory.
+fn default_state_file() -> anyhow::Result<PathBuf> {
+    Ok(dev_dir()?.join(STATE_FILE))
+}
+
+/// The ports `dev` listens on, each with the flag that changes it.
+fn check_ports(args: &DevArgs) -> anyhow::Result<()> {
+    let mut ports = vec![
+        (args.temporal_port, "--temporal-port", "the Temporal server"),
+        (args.ui_port, "--ui-port", "the Temporal UI"),
+        (
+            args.receiver_port,
+            "--receiver-port",
+            "the webhook receiver",
+        ),
+        (args.api_port, "--api-port", "the HTTP API and console"),
+    ];
+    if let Some(addr) = args.metrics_addr {
+        ports.push((addr.port(), "--metrics-addr", "the worker's metrics"));
+    }
+    for (i, (port, flag, what)) in ports.iter().enumerate() {
+        if let Some((_, other, _)) = ports[..i].iter().find(|(p, ..)| p == port && *port != 0) {
+            anyhow::bail!("{flag} and {other} are both {port}: give each its own port");
+        }
+        if *port == 0 {
+            continue;
+        }
+        if let Err(error) = std::net::TcpListener::bind(("127.0.0.1", *port)) {
+            anyhow::bail!(
+                "port {port} ({what}) is taken on 127.0.0.1: {error}. Something else listens \
+                 there (another `stephook dev` or Temporal server?); stop it, or choose another \
+                 port with {flag}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Completes when `stop` turns true (or its sender is gone).

@@ -1,5 +1,6 @@
 //! Temporal mode: the worker, starting runs, and a local dev server.
 
+pub mod cancel;
 pub mod connect;
 pub mod dev;
 pub mod devserver;
@@ -7,6 +8,7 @@ pub mod metrics;
 pub mod start;
 pub mod worker;
 
+pub use cancel::{CancelArgs, cancel};
 pub use connect::{TemporalArgs, connect};
 pub use dev::{DevArgs, dev};
 pub use devserver::{DevServer, DevServerOptions, TEMPORAL_CLI_VAR};

@@ -2,6 +2,7 @@
 //! follows it (the `progress` query) until it ends and prints its result.
 
 use super::connect::{TemporalArgs, connect};
+use crate::report::ExitWith;
 use anyhow::{Context as _, anyhow};
 use std::io::Write;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub const PROGRESS_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// (once) if none does: otherwise it would wait in silence.
 pub const NO_WORKER_HINT_AFTER: Duration = Duration::from_secs(3);
 const PROGRESS_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// `stephook run` interrupted (Ctrl-C): the shell's code for SIGINT; the run goes on.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Clone)]
 pub struct RunWorkflowOptions {
@@ -42,6 +45,9 @@ pub struct RunWorkflowOptions {
     pub temporal: TemporalArgs,
     /// Base URL of the Temporal UI for the printed link.
     pub ui_url: String,
+    /// Where to look up what became of notifications the run could not deliver (read only;
+    /// `None`: not looked up).
+    pub store: Option<stephook_core::StoreArgs>,
 }
 
 impl Default for RunWorkflowOptions {
@@ -55,6 +61,7 @@ impl Default for RunWorkflowOptions {
             task_queue: DEFAULT_TASK_QUEUE.to_owned(),
             temporal: TemporalArgs::default(),
             ui_url: DEFAULT_UI_URL.to_owned(),
+            store: None,
         }
     }
 }
@@ -114,6 +121,8 @@ pub async fn run_workflow_to(
 
     let result = handle.get_result(WorkflowGetResultOptions::default());
     tokio::pin!(result);
+    let interrupted = super::worker::shutdown_signal();
+    tokio::pin!(interrupted);
     let hint_at = tokio::time::sleep(NO_WORKER_HINT_AFTER);
     tokio::pin!(hint_at);
     let mut hinted = false;
@@ -122,6 +131,21 @@ pub async fn run_workflow_to(
     let result = loop {
         tokio::select! {
             result = &mut result => break result,
+            () = &mut interrupted => {
+                // Ctrl-C stops this command, not the run: say so, and how to stop the run.
+                writeln!(
+                    out,
+                    "interrupted: stephook stopped following the run; workflow {workflow_id} \
+                     goes on in Temporal\n  follow it: {ui_link}\n  cancel it:  stephook cancel \
+                     {workflow_id}"
+                )?;
+                out.flush()?;
+                return Err(ExitWith {
+                    code: EXIT_INTERRUPTED,
+                    message: format!("interrupted; workflow {workflow_id} is still running"),
+                }
+                .into());
+            }
             () = &mut hint_at, if !hinted => {
                 hinted = true;
                 if workflow_pollers(&client, &namespace, &options.task_queue).await == Some(0) {
@@ -148,11 +172,11 @@ pub async fn run_workflow_to(
     match result {
         Ok(result) => {
             print_progress(out, &shown, &progress_of(&result), options.steps)?;
-            writeln!(
-                out,
-                "completed: {} steps, webhooks delivered {}, failed {}",
-                result.steps, result.webhooks_delivered, result.webhook_failures
-            )?;
+            writeln!(out, "completed: {} steps", result.steps)?;
+            let waiting = waiting_notifications(options.store.as_ref(), &result).await;
+            for line in notifications_summary(&result, &waiting) {
+                writeln!(out, "  {line}")?;
+            }
             Ok(RunOutcome {
                 workflow_id,
                 ui_link,
@@ -216,6 +240,7 @@ fn progress_of(result: &AgentRunResult) -> Progress {
         webhooks_delivered: result.webhooks_delivered,
         webhook_failures: result.webhook_failures,
         webhooks_left_to_outbox: result.webhooks_left_to_outbox,
+        last_webhook_error: result.last_webhook_error.clone(),
     }
 }
 
@@ -225,18 +250,80 @@ fn print_progress(
     now: &Progress,
     steps: u32,
 ) -> std::io::Result<()> {
-    if now == shown || now.steps_done == 0 {
+    if now.steps_done == 0 || now.steps_done == shown.steps_done {
         return Ok(());
     }
     writeln!(
         out,
-        "  step {}/{steps} stored: {}  (webhooks delivered {}, failed {})",
+        "  step {}/{steps} stored: {}",
         now.steps_done,
         now.last_step_id.as_deref().unwrap_or("-"),
-        now.webhooks_delivered,
-        now.webhook_failures
     )?;
     out.flush()
+}
+
+/// The run's notifications the activity did not deliver, as the store has them now (when this
+/// command can read the store).
+async fn waiting_notifications(
+    store: Option<&stephook_core::StoreArgs>,
+    result: &AgentRunResult,
+) -> Vec<stephook_store::Delivery> {
+    let undelivered = result.steps.saturating_sub(result.webhooks_delivered);
+    let Some(args) = store.filter(|_| undelivered > 0) else {
+        return Vec::new();
+    };
+    let Ok(store) = crate::open::existing_store(args).await else {
+        return Vec::new();
+    };
+    let mut waiting = Vec::new();
+    for id in &result.step_ids {
+        let Ok(id) = stephook_core::StepId::parse(id) else {
+            continue;
+        };
+        if let Ok(Some(delivery)) = store.delivery(&id).await
+            && delivery.state != stephook_store::DeliveryState::Delivered
+        {
+            waiting.push(delivery);
+        }
+    }
+    waiting
+}
+
+/// What became of the run's notifications, said as it is: delivered, or waiting in the outbox
+/// (which retries them), with when and why.
+fn notifications_summary(
+    result: &AgentRunResult,
+    waiting: &[stephook_store::Delivery],
+) -> Vec<String> {
+    let mut lines = vec![format!(
+        "notifications delivered: {} of {}",
+        result.webhooks_delivered, result.steps
+    )];
+    let not_yet = result.webhook_failures + result.webhooks_left_to_outbox;
+    if not_yet == 0 {
+        return lines;
+    }
+    let next = waiting
+        .iter()
+        .filter_map(|d| d.next_attempt_at)
+        .min()
+        .and_then(stephook_api::time::iso)
+        .map_or_else(
+            || "each falls due 60 s after its step".to_owned(),
+            |at| format!("next attempt {at}"),
+        );
+    lines.push(format!(
+        "{not_yet} notification(s) not yet delivered: the outbox retries them ({next}); \
+         see `stephook deliveries list`"
+    ));
+    let last_error = waiting
+        .iter()
+        .find_map(|d| d.last_error.clone())
+        .or_else(|| result.last_webhook_error.clone());
+    if let Some(error) = last_error {
+        lines.push(format!("last error: {error}"));
+    }
+    lines
 }
 
 pub(crate) fn describe_end(error: &WorkflowGetResultError) -> String {

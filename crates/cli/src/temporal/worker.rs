@@ -45,7 +45,7 @@ pub struct WorkerArgs {
     /// Serve Prometheus metrics (the SDK's and stephook's) at http://ADDR/metrics.
     #[arg(long, env = "STEPHOOK_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Outbox dispatcher (redeliveries, direct-mode rows): waits after each failed delivery.
+    /// Outbox dispatcher (redeliveries, direct-mode rows): waits after each failed delivery (ms, s, m, h, d), then dead.
     #[arg(long, env = "STEPHOOK_RETRY_SCHEDULE", default_value = crate::cli::DEFAULT_RETRY_SCHEDULE)]
     pub retry_schedule: String,
     /// How long delivered notifications and their steps are kept (dead ones twice as long).

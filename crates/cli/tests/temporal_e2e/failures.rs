@@ -194,7 +194,8 @@ async fn failing_step_is_stored_failed_notified_and_fails_the_run() {
     };
     env.probe_store_on_delivery();
     let worker = env.start_worker();
-    let handle = env.start_run("fails-at-1", &["go", "fail-at:1"], 3).await;
+    // Steps count from 1: `fail-at:2` fails the second step.
+    let handle = env.start_run("fails-at-2", &["go", "fail-at:2"], 3).await;
     let error = tokio::time::timeout(
         harness::RUN_TIMEOUT,
         handle.get_result(WorkflowGetResultOptions::default()),
@@ -209,9 +210,12 @@ async fn failing_step_is_stored_failed_notified_and_fails_the_run() {
         panic!("expected an application failure, got {cause:?}");
     };
     assert_eq!(failure.type_name(), Some("StepBodyFailed"));
-    assert!(failure.to_string().contains("fail-at:1"), "{failure}");
+    assert!(
+        failure.to_string().contains("step 2 failed") && failure.to_string().contains("fail-at:2"),
+        "{failure}"
+    );
 
-    let steps = env.steps("fails-at-1").await;
+    let steps = env.steps("fails-at-2").await;
     let statuses: Vec<StepStatus> = steps.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Success, StepStatus::Failed]);
     assert_eq!(steps[1].error_type.as_deref(), Some("StepBodyFailed"));

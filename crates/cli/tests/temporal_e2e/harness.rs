@@ -90,9 +90,7 @@ pub async fn env(reply: Reply) -> Option<Env> {
 }
 
 fn store_args(database_url: &str) -> StoreArgs {
-    StoreArgs {
-        database_url: Secret::new(database_url),
-    }
+    StoreArgs::at(Secret::new(database_url))
 }
 
 impl Env {

@@ -6,6 +6,7 @@ mod failures;
 mod harness;
 mod holders;
 mod input;
+mod newcomer;
 mod outbox;
 mod replay;
 mod resilience;

@@ -78,7 +78,7 @@ async fn record_replay_fixtures() {
 
     env.receiver.set_reply(Reply::Status(200));
     let handle = env
-        .start_run("fixture-failed", &["go", "fail-at:1"], 3)
+        .start_run("fixture-failed", &["go", "fail-at:2"], 3)
         .await;
     let _ = handle
         .get_result(temporalio_client::WorkflowGetResultOptions::default())

@@ -311,11 +311,9 @@ async fn dev_restarted_mid_run_resumes_the_run() {
     // Assert
     assert_eq!(result.steps, 3);
     let store = stephook_store::Store::connect(
-        &stephook_core::StoreArgs {
-            database_url: stephook_core::Secret::new(database_url),
-        }
-        .validate()
-        .expect("valid URL"),
+        &stephook_core::StoreArgs::at(stephook_core::Secret::new(database_url))
+            .validate()
+            .expect("valid URL"),
     )
     .await
     .expect("open the step store");

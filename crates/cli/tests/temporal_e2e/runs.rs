@@ -50,7 +50,7 @@ async fn three_steps_are_stored_then_notified_in_order() {
         "{printed}"
     );
     assert!(
-        printed.contains("completed: 3 steps, webhooks delivered 3, failed 0"),
+        printed.contains("completed: 3 steps\n  notifications delivered: 3 of 3"),
         "{printed}"
     );
     assert_eq!(
@@ -238,19 +238,15 @@ async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
         exit_after_demo: true,
         task_queue: "dev-test".to_owned(),
         metrics_addr: None,
-        store: stephook_core::StoreArgs {
-            database_url: stephook_core::Secret::new(database_url.clone()),
-        },
+        store: stephook_core::StoreArgs::at(stephook_core::Secret::new(database_url.clone())),
     };
     stephook::temporal::dev(args)
         .await
         .expect("dev ran the demo and stopped");
     let store = stephook_store::Store::connect(
-        &stephook_core::StoreArgs {
-            database_url: stephook_core::Secret::new(database_url),
-        }
-        .validate()
-        .unwrap(),
+        &stephook_core::StoreArgs::at(stephook_core::Secret::new(database_url))
+            .validate()
+            .unwrap(),
     )
     .await
     .unwrap();

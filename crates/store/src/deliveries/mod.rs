@@ -34,13 +34,16 @@ use std::fmt;
 use std::str::FromStr;
 use stephook_core::{DatabaseKind, Endpoint, StepId, StepStatus, now_millis};
 
-/// The columns a [`Delivery`] is read from; `held` is computed on the database clock.
-pub(crate) fn delivery_columns(kind: DatabaseKind) -> String {
+/// `SELECT <what a [`Delivery`] is read from> FROM webhook_deliveries d` (joined to its step,
+/// `s`, for the run and agent); `held` is computed on the database clock.
+pub(crate) fn select_deliveries(kind: DatabaseKind) -> String {
     format!(
-        "step_id, step_status, state, source, attempts, scheduled_attempts, next_attempt_at, \
-         last_http_status, last_error, last_duration_ms, delivered_at, created_at, updated_at, \
-         endpoint, endpoint_url, \
-         CAST(CASE WHEN lease_until > {} THEN 1 ELSE 0 END AS BIGINT) AS held",
+        "SELECT d.step_id, d.step_status, d.state, d.source, d.attempts, d.scheduled_attempts, \
+           d.next_attempt_at, d.last_http_status, d.last_error, d.last_duration_ms, \
+           d.delivered_at, d.created_at, d.updated_at, d.endpoint, d.endpoint_url, \
+           CAST(CASE WHEN d.lease_until > {} THEN 1 ELSE 0 END AS BIGINT) AS held, \
+           s.run_id, s.agent_id \
+         FROM webhook_deliveries d LEFT JOIN steps s ON s.id = d.step_id",
         now_sql(kind)
     )
 }
@@ -64,7 +67,13 @@ pub enum DeliveryState {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid delivery state {0:?}: expected pending, retrying, delivered or dead")]
+#[error("invalid delivery state {0:?}: expected pending, retrying, delivered or dead{hint}",
+    hint = if self.0 == "failed" {
+        " (`failed` was renamed `retrying` in 0.2: a delivery waiting for its next attempt; \
+         a delivery that was given up on is `dead`)"
+    } else {
+        ""
+    })]
 pub struct InvalidDeliveryState(pub String);
 
 impl DeliveryState {
@@ -89,10 +98,6 @@ impl fmt::Display for DeliveryState {
 impl FromStr for DeliveryState {
     type Err = InvalidDeliveryState;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // `failed` was this state's name before 0.2; scripts that still say it keep working.
-        if s == "failed" {
-            return Ok(Self::Retrying);
-        }
         Self::ALL
             .into_iter()
             .find(|state| state.as_str() == s)
@@ -140,6 +145,9 @@ pub struct Delivery {
     pub endpoint: Option<Endpoint>,
     /// Whether a holder (a dispatcher or the webhook activity) is sending it right now.
     pub held: bool,
+    /// The step's run and agent (`None` once retention has deleted the step).
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
 }
 
 impl Delivery {
@@ -219,8 +227,8 @@ pub(crate) async fn enqueue(
 impl Store {
     pub async fn delivery(&self, id: &StepId) -> Result<Option<Delivery>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {} FROM webhook_deliveries WHERE step_id = $1",
-            delivery_columns(self.kind)
+            "{} WHERE d.step_id = $1",
+            select_deliveries(self.kind)
         ))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -235,14 +243,13 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let filter = if state.is_some() {
-            "WHERE state = $2"
+            "WHERE d.state = $2"
         } else {
             ""
         };
         let sql = format!(
-            "SELECT {} FROM webhook_deliveries {filter} \
-             ORDER BY updated_at DESC, step_id LIMIT $1",
-            delivery_columns(self.kind)
+            "{} {filter} ORDER BY d.updated_at DESC, d.step_id LIMIT $1",
+            select_deliveries(self.kind)
         );
         let mut query = sqlx::query(&sql).bind(limit);
         if let Some(state) = state {
@@ -323,6 +330,8 @@ pub(crate) fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
         updated_at: row.try_get("updated_at")?,
         endpoint: endpoint_from_row(row)?,
         held: row.try_get::<i64, _>("held")? == 1,
+        run_id: row.try_get("run_id")?,
+        agent_id: row.try_get("agent_id")?,
     })
 }
 
