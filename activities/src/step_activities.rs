@@ -98,6 +98,7 @@ impl StepActivities {
             metrics: StepMetrics {
                 step_ms: duration_millis(started.elapsed()),
                 model_call_ms: duration_millis(model_call),
+                tool_execution_ms: None,
             },
         })
     }

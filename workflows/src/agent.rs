@@ -217,6 +217,7 @@ fn create_step_input(
         metrics: Some(StepMetrics {
             step_ms: elapsed_ms,
             model_call_ms: elapsed_ms,
+            tool_execution_ms: None,
         }),
     };
     match ending {

@@ -1,8 +1,10 @@
 //! The vocabulary every other stephook crate speaks: steps, their ids and statuses, and the
 //! validated configuration read from the environment or the command line.
 
+pub mod chat;
 pub mod config;
 pub mod endpoint;
+pub mod excerpt;
 pub mod message;
 pub mod secret;
 pub mod step;

@@ -145,6 +145,12 @@ pub struct Usage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub total_tokens: i64,
+    /// Prompt tokens the provider served from its cache, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<i64>,
+    /// Completion tokens spent on reasoning, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<i64>,
 }
 
 /// A stored step. Timestamps are Unix milliseconds (portable across SQLite and PostgreSQL).
@@ -183,11 +189,15 @@ impl Step {
     }
 }
 
-/// How long a step and its model call took, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How long a step, its model call and its tool calls took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepMetrics {
     pub step_ms: i64,
+    /// The model call (Letta's `llm_request_ms`).
     pub model_call_ms: i64,
+    /// The step's tool calls, wall time (they run side by side); `None` for a step without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_execution_ms: Option<i64>,
 }
 
 pub fn now_millis() -> i64 {

@@ -67,6 +67,7 @@ pub fn plan_step(messages: &[Message], index: u32) -> StepPlan {
                 prompt_tokens,
                 completion_tokens,
                 total_tokens: prompt_tokens + completion_tokens,
+                ..Default::default()
             },
             reply,
             stop_reason: "end_turn".to_owned(),

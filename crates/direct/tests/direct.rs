@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const METRICS: StepMetrics = StepMetrics {
     step_ms: 1_250,
     model_call_ms: 1_100,
+    tool_execution_ms: None,
 };
 
 struct Harness {

@@ -81,31 +81,59 @@ impl Store {
     }
 
     async fn purge_steps(&self, cutoff: i64, batch: i64) -> Result<u64, StoreError> {
-        // Ended before the cutoff, with no notification row left (delivered and purged, or
-        // never had one). A pending step is never taken, however old.
-        const EXPIRED: &str = "steps.created_at < $1 \
-            AND steps.status IN ('success', 'failed', 'cancelled') \
-            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = steps.id)";
         let _gate = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
-            "SELECT id FROM steps WHERE {EXPIRED} ORDER BY steps.created_at LIMIT $2"
+            "SELECT id FROM steps WHERE {EXPIRED_STEP} ORDER BY steps.created_at LIMIT $2"
         ))
         .bind(cutoff)
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
         let ids = ids_of(&rows, "id")?;
-        // Attempts of a notification sent by another SDK's workflow have no row; they go with
-        // the step. The step's own delete checks again: a row written since (a redelivery) keeps
-        // the step (on PostgreSQL, that row's foreign key makes the delete wait, then fail, and
-        // the whole batch waits for the next purge).
-        delete_where_in(&mut tx, "webhook_attempts", "step_id", &ids).await?;
-        delete_where_in(&mut tx, "step_metrics", "step_id", &ids).await?;
-        let steps = delete_steps(&mut tx, cutoff, &ids).await?;
+        // What hangs off a step goes with it: its metrics, messages, and the attempts of a
+        // notification sent by another SDK's workflow (which have no row). Every delete checks
+        // again that the step is still expired: a row written since (a redelivery) keeps the
+        // step and all it has (on PostgreSQL, that row's foreign key makes the step's delete
+        // fail, and the whole batch waits for the next purge).
+        for table in ["webhook_attempts", "step_metrics", "step_messages"] {
+            delete_expired(&mut tx, table, "step_id", cutoff, &ids).await?;
+        }
+        let steps = delete_expired(&mut tx, "steps", "id", cutoff, &ids).await?;
         tx.commit().await?;
         Ok(steps)
     }
+}
+
+/// A step retention may delete: ended before the cutoff (`$1`), with no notification row left
+/// (delivered and purged, or never had one). A pending step is never taken, however old.
+const EXPIRED_STEP: &str = "steps.created_at < $1 \
+    AND steps.status IN ('success', 'failed', 'cancelled') \
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = steps.id)";
+
+/// Deletes the rows of `table` whose `column` is one of `ids` and still an expired step;
+/// `table` and `column` are this module's constants.
+async fn delete_expired(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    column: &str,
+    cutoff: i64,
+    ids: &[StepId],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "DELETE FROM {table} WHERE {column} IN ({}) \
+           AND {column} IN (SELECT id FROM steps WHERE {EXPIRED_STEP})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(cutoff);
+    for id in ids {
+        query = query.bind(id.as_str().to_owned());
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 fn ids_of(rows: &[sqlx::any::AnyRow], column: &str) -> Result<Vec<StepId>, StoreError> {
@@ -115,29 +143,6 @@ fn ids_of(rows: &[sqlx::any::AnyRow], column: &str) -> Result<Vec<StepId>, Store
             StepId::parse(&id).map_err(|e| StoreError::corrupt("steps", e))
         })
         .collect()
-}
-
-/// Deletes those of `ids` that are still expired steps.
-async fn delete_steps(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    cutoff: i64,
-    ids: &[StepId],
-) -> Result<u64, StoreError> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let placeholders: Vec<String> = (2..=ids.len() + 1).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "DELETE FROM steps WHERE id IN ({}) AND created_at < $1 \
-           AND status IN ('success', 'failed', 'cancelled') \
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.step_id = steps.id)",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(cutoff);
-    for id in ids {
-        query = query.bind(id.as_str().to_owned());
-    }
-    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// `DELETE FROM table WHERE column IN (ids)`; `table` and `column` are this module's constants.

@@ -3,11 +3,12 @@
 use crate::{Notify, Source, Store, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use stephook_core::chat::ChatMessage;
 use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 
 const STEP_COLUMNS: &str = "id, agent_id, run_id, status, model, provider, prompt_tokens, \
     completion_tokens, total_tokens, stop_reason, error_type, error_data, created_at, updated_at, \
-    completed_at";
+    completed_at, cached_tokens, reasoning_tokens";
 
 /// What a step ends with.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +65,25 @@ impl Store {
         metrics: Option<StepMetrics>,
         notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
+        self.upsert_step_with_messages(step, metrics, &[], notify)
+            .await
+    }
+
+    /// [`Self::upsert_step`], with the step's messages (the assistant message and the tool
+    /// results), written in the same transaction.
+    pub async fn upsert_step_with_messages(
+        &self,
+        step: &Step,
+        metrics: Option<StepMetrics>,
+        messages: &[ChatMessage],
+        notify: Option<Notify<'_>>,
+    ) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         write_step(&mut tx, step, true).await?;
+        if !messages.is_empty() {
+            write_messages(&mut tx, &step.id, messages).await?;
+        }
         if let Some(notify) = notify.filter(|_| step.status.is_terminal()) {
             crate::deliveries::enqueue(
                 &mut tx,
@@ -122,15 +139,32 @@ impl Store {
         rows.iter().map(step_from_row).collect()
     }
 
+    /// The step's messages, in order (empty for a step that has none).
+    pub async fn step_messages(&self, id: &StepId) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT message FROM step_messages WHERE step_id = $1 ORDER BY seq")
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|raw| {
+                serde_json::from_str(raw).map_err(|e| StoreError::corrupt("step_messages", e))
+            })
+            .collect()
+    }
+
     pub async fn step_metrics(&self, id: &StepId) -> Result<Option<StepMetrics>, StoreError> {
-        let row = sqlx::query("SELECT step_ms, model_call_ms FROM step_metrics WHERE step_id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT step_ms, model_call_ms, tool_execution_ms FROM step_metrics WHERE step_id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             Ok(StepMetrics {
                 step_ms: row.try_get("step_ms")?,
                 model_call_ms: row.try_get("model_call_ms")?,
+                tool_execution_ms: row.try_get("tool_execution_ms")?,
             })
         })
         .transpose()
@@ -224,13 +258,15 @@ async fn write_step(
           prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, \
           total_tokens = excluded.total_tokens, stop_reason = excluded.stop_reason, \
           error_type = excluded.error_type, error_data = excluded.error_data, \
-          updated_at = excluded.updated_at, completed_at = excluded.completed_at"
+          updated_at = excluded.updated_at, completed_at = excluded.completed_at, \
+          cached_tokens = excluded.cached_tokens, reasoning_tokens = excluded.reasoning_tokens"
     } else {
         ""
     };
     sqlx::query(&format!(
         "INSERT INTO steps ({STEP_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15){on_conflict}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+           $17){on_conflict}"
     ))
     .bind(step.id.as_str())
     .bind(step.agent_id.as_str())
@@ -247,8 +283,33 @@ async fn write_step(
     .bind(step.created_at)
     .bind(step.updated_at)
     .bind(step.completed_at)
+    .bind(step.usage.cached_tokens)
+    .bind(step.usage.reasoning_tokens)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Replaces the step's messages (a retried `create_step` writes the same ones again).
+async fn write_messages(
+    tx: &mut Transaction<'_, Any>,
+    id: &StepId,
+    messages: &[ChatMessage],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM step_messages WHERE step_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for (seq, message) in messages.iter().enumerate() {
+        let text =
+            serde_json::to_string(message).map_err(|e| StoreError::corrupt("step_messages", e))?;
+        sqlx::query("INSERT INTO step_messages (step_id, seq, message) VALUES ($1, $2, $3)")
+            .bind(id.as_str())
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(text)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -258,15 +319,18 @@ async fn write_metrics(
     metrics: StepMetrics,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at) \
-         VALUES ($1, $2, $3, $4) \
+        "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at, \
+           tool_execution_ms) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (step_id) DO UPDATE SET step_ms = excluded.step_ms, \
-         model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at",
+         model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at, \
+         tool_execution_ms = excluded.tool_execution_ms",
     )
     .bind(id.as_str())
     .bind(metrics.step_ms)
     .bind(metrics.model_call_ms)
     .bind(now_millis())
+    .bind(metrics.tool_execution_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -289,6 +353,8 @@ pub(crate) fn step_from_row(row: &AnyRow) -> Result<Step, StoreError> {
             prompt_tokens: row.try_get("prompt_tokens")?,
             completion_tokens: row.try_get("completion_tokens")?,
             total_tokens: row.try_get("total_tokens")?,
+            cached_tokens: row.try_get("cached_tokens")?,
+            reasoning_tokens: row.try_get("reasoning_tokens")?,
         },
         stop_reason: row.try_get("stop_reason")?,
         error_type: row.try_get("error_type")?,

@@ -11,7 +11,8 @@ use stephook_core::{Step, StepId, StepMetrics, StepStatus};
 
 const STEP_COLUMNS_S: &str = "s.id, s.agent_id, s.run_id, s.status, s.model, s.provider, \
     s.prompt_tokens, s.completion_tokens, s.total_tokens, s.stop_reason, s.error_type, \
-    s.error_data, s.created_at, s.updated_at, s.completed_at, m.step_ms, m.model_call_ms";
+    s.error_data, s.created_at, s.updated_at, s.completed_at, s.cached_tokens, \
+    s.reasoning_tokens, m.step_ms, m.model_call_ms, m.tool_execution_ms";
 const FROM_STEPS: &str = "steps s LEFT JOIN step_metrics m ON m.step_id = s.id";
 
 /// A page cursor: the step the page starts after (or ends before).
@@ -165,6 +166,7 @@ fn with_metrics_from_row(row: &AnyRow) -> Result<StepWithMetrics, StoreError> {
         (Some(step_ms), Some(model_call_ms)) => Some(StepMetrics {
             step_ms,
             model_call_ms,
+            tool_execution_ms: row.try_get("tool_execution_ms")?,
         }),
         _ => None,
     };

@@ -178,11 +178,13 @@ async fn upsert_is_idempotent_and_keeps_metrics(store: Store) {
         prompt_tokens: 3,
         completion_tokens: 4,
         total_tokens: 7,
+        ..Default::default()
     };
     step.error_data = Some(serde_json::json!({"k": [1, 2]}));
     let metrics = StepMetrics {
         step_ms: 12,
         model_call_ms: 9,
+        tool_execution_ms: None,
     };
 
     store.upsert_step(&step, Some(metrics), None).await.unwrap();

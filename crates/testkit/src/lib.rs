@@ -2,7 +2,9 @@
 //! tells it to. Tests assert on what a receiver would really see: bytes, headers, timing.
 
 mod logs;
+mod model_server;
 pub use logs::LogCapture;
+pub use model_server::{ModelAnswer, ModelRequestSeen, ModelServer};
 
 use axum::Router;
 use axum::body::Bytes;

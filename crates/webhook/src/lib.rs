@@ -6,7 +6,8 @@
 //! activity result in Temporal mode). What a receiver answers is only ever kept and printed as
 //! an inert [`excerpt`].
 
-pub mod excerpt;
+/// Receiver text made inert (shared with the model client, which quotes providers' answers).
+pub use stephook_core::excerpt;
 pub mod outcome;
 pub mod request;
 pub mod service;

@@ -192,6 +192,7 @@ pub async fn seed_step_due(
             prompt_tokens: 11,
             completion_tokens: 7,
             total_tokens: 18,
+            ..Default::default()
         },
         stop_reason: status.is_terminal().then(|| "end_turn".to_owned()),
         error_type: (status == StepStatus::Failed).then(|| "ValueError".to_owned()),
@@ -203,6 +204,7 @@ pub async fn seed_step_due(
     let metrics = StepMetrics {
         step_ms: 42,
         model_call_ms: 30,
+        tool_execution_ms: None,
     };
     store
         .upsert_step(

@@ -117,6 +117,7 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
             let metrics = Some(StepMetrics {
                 step_ms: duration_millis(started.elapsed()),
                 model_call_ms: duration_millis(started.elapsed().min(plan.delay)),
+                tool_execution_ms: None,
             });
             if !finished {
                 let stored = manager.update_step_cancelled(&step.id, metrics).await;
