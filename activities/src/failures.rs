@@ -1,7 +1,7 @@
 //! How the activities fail: Temporal decides whether to retry from the failure's `non_retryable`
 //! flag, and dashboards and other SDKs match on its type name, so both are chosen here, once.
 
-use crate::types::WebhookFailureDetails;
+use crate::types::{ModelFailureDetails, WebhookFailureDetails};
 use stephook_core::StepId;
 use stephook_core::step_body::StepBodyError;
 use stephook_store::StoreError;
@@ -23,6 +23,17 @@ pub const INVALID_WEBHOOK_INPUT: &str = "InvalidWebhookInput";
 pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
 /// The store says the step does not exist (non-retryable: retrying will not create it).
 const STEP_NOT_FOUND: &str = "StepNotFound";
+/// The provider refused the call for good (400, 401, 403, 404): the step fails with stop reason
+/// `llm_api_error` (non-retryable; details: [`ModelFailureDetails`]).
+pub const LLM_API_ERROR: &str = "LlmApiError";
+/// The provider did not answer, or asked to wait (429, 5xx, timeout): retried with backoff,
+/// after `Retry-After` when it says.
+pub const MODEL_UNAVAILABLE: &str = "ModelUnavailable";
+/// The run names tools the worker's MCP servers do not have (non-retryable).
+pub const UNKNOWN_TOOLS: &str = "UnknownTools";
+/// An MCP server did not answer a tool call (retryable; when the retries run out the model is
+/// told the tool failed).
+pub const TOOL_UNAVAILABLE: &str = "ToolUnavailable";
 
 /// The failure for a webhook attempt that did not deliver; `None` for outcomes that are results
 /// (delivered, not configured).
@@ -81,6 +92,84 @@ pub(crate) fn fast_path_failure(error: stephook_direct::FastPathError) -> Activi
     ActivityError::application(
         ApplicationFailure::builder(format!("{error}; nothing was sent"))
             .type_name(STORE_UNAVAILABLE.to_owned())
+            .non_retryable(false)
+            .build(),
+    )
+}
+
+/// A failed model call, as Letta's loop treats it: retry what may pass (honouring the
+/// provider's `Retry-After`), fail the step on what will not.
+pub(crate) fn model_failure(error: stephook_model::ModelError) -> ActivityError {
+    use stephook_model::ModelError;
+    let failure = match &error {
+        ModelError::Retryable {
+            retry_after,
+            status,
+            ..
+        } => ApplicationFailure::builder(error.to_string())
+            .type_name(MODEL_UNAVAILABLE.to_owned())
+            .non_retryable(false)
+            .maybe_next_retry_delay(*retry_after)
+            .details(ModelFailureDetails {
+                error_type: "unavailable".to_owned(),
+                status: status.unwrap_or(0),
+                excerpt: String::new(),
+            })
+            .build(),
+        ModelError::Permanent {
+            error_type,
+            status,
+            excerpt,
+        } => ApplicationFailure::builder(error.to_string())
+            .type_name(LLM_API_ERROR.to_owned())
+            .non_retryable(true)
+            .details(ModelFailureDetails {
+                error_type: error_type.clone(),
+                status: *status,
+                excerpt: excerpt.clone(),
+            })
+            .build(),
+        // An answer that is not a chat completion (a proxy's error page): worth another try.
+        ModelError::Malformed { excerpt } => ApplicationFailure::builder(error.to_string())
+            .type_name(MODEL_UNAVAILABLE.to_owned())
+            .non_retryable(false)
+            .details(ModelFailureDetails {
+                error_type: "malformed_answer".to_owned(),
+                status: 200,
+                excerpt: excerpt.clone(),
+            })
+            .build(),
+    };
+    ActivityError::application(failure)
+}
+
+/// The run asked for tools the worker does not have.
+pub(crate) fn unknown_tools(
+    unknown: &[String],
+    tools: &stephook_tools::McpServers,
+) -> ActivityError {
+    let known: Vec<&str> = tools.tool_names().map(|(_, tool)| tool).collect();
+    ActivityError::application(
+        ApplicationFailure::builder(format!(
+            "the run asks for tools this worker's MCP servers do not have: {}; they have: {}",
+            unknown.join(", "),
+            if known.is_empty() {
+                "none (STEPHOOK_MCP_CONFIG)".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))
+        .type_name(UNKNOWN_TOOLS.to_owned())
+        .non_retryable(true)
+        .build(),
+    )
+}
+
+/// An MCP server that did not answer: retried; the workflow tells the model when it gives up.
+pub(crate) fn tool_unavailable(error: stephook_tools::ToolsError) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(error.to_string())
+            .type_name(TOOL_UNAVAILABLE.to_owned())
             .non_retryable(false)
             .build(),
     )

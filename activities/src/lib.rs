@@ -1,7 +1,10 @@
 //! Temporal activities: everything an agent step does outside the workflow's deterministic code.
 //!
-//! - `run_step_body`: the step's work (today the offline deterministic body shared with direct
-//!   mode; a real model call later), heartbeating while it waits so cancellation reaches it;
+//! - `call_model`: one model call of a step (an OpenAI-compatible provider, or the offline echo
+//!   when the worker has none), heartbeating, cancellable;
+//! - `call_tool`: one tool call the model asked for, on the worker's MCP servers;
+//! - `run_step_body`: legacy, for workflow histories from before the model step (the offline
+//!   body);
 //! - `create_step`: upserts the finished step and its metrics by the id the workflow chose, so a
 //!   retried activity never stores a step twice;
 //! - `create_step` also writes the step's outbox row (when a webhook is configured), due after a
@@ -19,22 +22,29 @@ mod failures;
 mod fleet;
 mod metrics;
 mod step_activities;
+mod step_work;
 mod types;
 
 pub use failures::{
-    INVALID_WEBHOOK_INPUT, STORE_UNAVAILABLE, WEBHOOK_PERMANENT_STATUS, WEBHOOK_RETRYABLE_STATUS,
-    WEBHOOK_TIMEOUT, WEBHOOK_TRANSPORT,
+    INVALID_WEBHOOK_INPUT, LLM_API_ERROR, MODEL_UNAVAILABLE, STORE_UNAVAILABLE, TOOL_UNAVAILABLE,
+    UNKNOWN_TOOLS, WEBHOOK_PERMANENT_STATUS, WEBHOOK_RETRYABLE_STATUS, WEBHOOK_TIMEOUT,
+    WEBHOOK_TRANSPORT,
 };
 pub use metrics::{LATENCY_BUCKETS_SECONDS, WebhookMetrics};
-pub use step_activities::{DEFAULT_OUTBOX_GRACE, StepActivities, parse_webhook_input};
+pub use step_activities::{
+    DEFAULT_OUTBOX_GRACE, DEFAULT_TOOL_TIMEOUT, StepActivities, parse_webhook_input,
+};
 pub use types::{
-    CreateStepInput, LEFT_TO_OUTBOX, RecordUndeliveredInput, StepBodyInput, StepBodyOutput,
+    CallModelInput, CallModelOutput, CallToolInput, CallToolOutput, CreateStepInput,
+    LEFT_TO_OUTBOX, ModelFailureDetails, RecordUndeliveredInput, StepBodyInput, StepBodyOutput,
     WebhookFailureDetails, WebhookResult,
 };
 
 /// Activity type names as they appear in workflow histories and as other SDKs call them.
 pub mod names {
     pub const RUN_STEP_BODY: &str = "run_step_body";
+    pub const CALL_MODEL: &str = "call_model";
+    pub const CALL_TOOL: &str = "call_tool";
     pub const CREATE_STEP: &str = "create_step";
     pub const SEND_STEP_COMPLETE_WEBHOOK: &str = "send_step_complete_webhook";
     pub const RECORD_UNDELIVERED_WEBHOOK: &str = "record_undelivered_webhook";

@@ -7,22 +7,20 @@ use crate::failures::{
 use crate::fleet::FleetWebhooks;
 use crate::metrics::WebhookMetrics;
 use crate::types::{
-    CreateStepInput, RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookResult,
+    CallModelInput, CallModelOutput, CallToolInput, CallToolOutput, CreateStepInput,
+    RecordUndeliveredInput, StepBodyInput, StepBodyOutput, WebhookResult,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stephook_core::step_body::plan_step;
 use stephook_core::{Endpoint, Step, StepId, StepMetrics, duration_millis, now_millis};
 use stephook_direct::{FastPath, FastPathResult, NotSent};
+use stephook_model::ModelClient;
 use stephook_store::{Notify, NotifyTo, Store};
+use stephook_tools::McpServers;
 use stephook_webhook::WebhookService;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-
-/// How often a waiting step body heartbeats. Cancellation only reaches an activity through a
-/// heartbeat, and a worker that died is noticed when heartbeats stop; keep this well under the
-/// step body's heartbeat timeout.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 const WEBHOOK_INPUT_SHAPE: &str =
     r#"send_step_complete_webhook expects {"step_id": "step-<uuid>"}"#;
@@ -31,9 +29,17 @@ const WEBHOOK_INPUT_SHAPE: &str =
 /// the webhook activity's whole budget (30 s schedule-to-close, checked in the workflow's
 /// timeouts), so the dispatchers only take over once the fast path has given up.
 pub const DEFAULT_OUTBOX_GRACE: Duration = Duration::from_secs(60);
+/// One tool call, answer included, unless the worker says otherwise.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct StepActivities {
     store: Store,
     metrics: Arc<WebhookMetrics>,
+    /// The worker's model; `None`: the offline echo.
+    model: Option<ModelClient>,
+    /// The worker's MCP servers (none: no tools).
+    tools: Arc<McpServers>,
+    /// One tool call, answer included.
+    tool_timeout: Duration,
     /// The endpoint this worker sends to; `None` without a URL.
     endpoint: Option<Endpoint>,
     fast_path: FastPath,
@@ -60,8 +66,24 @@ impl StepActivities {
             fleet: FleetWebhooks::new(store.clone()),
             store,
             metrics,
+            model: None,
+            tools: Arc::new(McpServers::none()),
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
             outbox_grace,
         }
+    }
+
+    /// The model the steps call (without one they are the offline echo).
+    pub fn with_model(mut self, model: Option<ModelClient>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// The MCP servers whose tools the model may call, and how long one call may take.
+    pub fn with_tools(mut self, tools: Arc<McpServers>, timeout: Duration) -> Self {
+        self.tools = tools;
+        self.tool_timeout = timeout;
+        self
     }
 
     /// Where a stored step's notification goes: this worker's endpoint; without a URL, to the
@@ -90,7 +112,7 @@ impl StepActivities {
     ) -> Result<StepBodyOutput, ActivityError> {
         let started = Instant::now();
         let plan = plan_step(&input.messages, input.index);
-        wait_heartbeating(&ctx, plan.delay).await?;
+        crate::step_work::heartbeating(&ctx, tokio::time::sleep(plan.delay)).await?;
         let model_call = started.elapsed();
         let output = plan.result.map_err(step_body_failure)?;
         Ok(StepBodyOutput {
@@ -101,6 +123,35 @@ impl StepActivities {
                 tool_execution_ms: None,
             },
         })
+    }
+
+    /// One model call: the conversation so far and the tools to offer, to the worker's model (or
+    /// the offline echo when it has none). It heartbeats while it waits, and a workflow
+    /// cancellation aborts the request. A provider that refuses for good fails it
+    /// non-retryably (`LlmApiError`); one that does not answer, or asks to wait, is retried
+    /// with backoff, honouring `Retry-After`.
+    #[activity(name = "call_model")]
+    pub async fn call_model(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CallModelInput,
+    ) -> Result<CallModelOutput, ActivityError> {
+        match &self.model {
+            Some(model) => crate::step_work::call_model(&ctx, model, &self.tools, input).await,
+            None => crate::step_work::echo(&ctx, input).await,
+        }
+    }
+
+    /// One tool call the model asked for, on the MCP server that has the tool. What the model
+    /// should read about (an unknown tool, arguments that are not JSON, the tool's error) is a
+    /// result; a server that does not answer is retried.
+    #[activity(name = "call_tool")]
+    pub async fn call_tool(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CallToolInput,
+    ) -> Result<CallToolOutput, ActivityError> {
+        crate::step_work::call_tool(&ctx, &self.tools, &input.call, self.tool_timeout).await
     }
 
     /// Stores the step in its terminal state with its metrics and, when a webhook is configured,
@@ -131,7 +182,7 @@ impl StepActivities {
             to,
         });
         self.store
-            .upsert_step(&step, input.metrics, notify)
+            .upsert_step_with_messages(&step, input.metrics, &input.messages, notify)
             .await
             .map_err(store_failure)
     }
@@ -229,26 +280,6 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Waits `delay` (the stand-in model call), heartbeating so a cancellation or a dead worker is
-/// noticed, and stops at once when the activity is cancelled.
-async fn wait_heartbeating(ctx: &ActivityContext, delay: Duration) -> Result<(), ActivityError> {
-    if delay.is_zero() {
-        return Ok(());
-    }
-    let deadline = tokio::time::Instant::now() + delay;
-    loop {
-        ctx.record_heartbeat(()).await?;
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(());
-        }
-        tokio::select! {
-            () = ctx.cancelled() => return Err(ActivityError::cancelled()),
-            () = tokio::time::sleep((deadline - now).min(HEARTBEAT_EVERY)) => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +289,8 @@ mod tests {
     fn activity_type_names_are_the_documented_ones() {
         use crate::names;
         assert_eq!(StepActivities::run_step_body.name(), names::RUN_STEP_BODY);
+        assert_eq!(StepActivities::call_model.name(), names::CALL_MODEL);
+        assert_eq!(StepActivities::call_tool.name(), names::CALL_TOOL);
         assert_eq!(StepActivities::create_step.name(), names::CREATE_STEP);
         assert_eq!(
             StepActivities::send_step_complete_webhook.name(),

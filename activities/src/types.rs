@@ -2,9 +2,12 @@
 //! names, so workflows in other SDK languages can produce and read them.
 
 use serde::{Deserialize, Serialize};
+use stephook_core::chat::{ChatMessage, ToolCall};
 use stephook_core::step_body::StepOutput;
 use stephook_core::{Message, StepId, StepMetrics, StepStatus, Usage};
 use stephook_direct::NotSent;
+use stephook_model::ModelReply;
+use stephook_tools::ToolOutcome;
 use stephook_webhook::Outcome;
 
 /// Input of `run_step_body`: step `index` of an agent run over these messages.
@@ -23,6 +26,58 @@ pub struct StepBodyOutput {
     pub metrics: StepMetrics,
 }
 
+/// Input of `call_model`: the conversation so far, for step `number` of at most `max_steps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallModelInput {
+    pub agent_id: String,
+    /// 1-based, as people count steps.
+    pub number: u32,
+    pub max_steps: u32,
+    /// Everything the model has been told and has said so far, system prompt first.
+    pub messages: Vec<ChatMessage>,
+    /// The model the run asks for; `None`: the worker's.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The tools to offer (names); `None`: every tool of the worker's MCP servers.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+}
+
+/// Output of `call_model`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallModelOutput {
+    pub reply: ModelReply,
+    /// The worker has no model configured: this is the offline echo, which goes on for
+    /// `max_steps` steps whatever it says.
+    pub echo: bool,
+    /// How long the model call took (Letta's `llm_request_ms`).
+    pub llm_request_ms: i64,
+}
+
+/// Input of `call_tool`: one tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallToolInput {
+    pub call: ToolCall,
+}
+
+/// Output of `call_tool`: what the model reads back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallToolOutput {
+    pub outcome: ToolOutcome,
+    pub tool_ms: i64,
+}
+
+/// Attached to a model call that failed for good, so the step records why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelFailureDetails {
+    /// `context_length_exceeded`, `bad_request`, `unauthorized`, `forbidden`, `not_found`, ...
+    pub error_type: String,
+    /// The provider's HTTP status (0 when there was no answer).
+    pub status: u16,
+    /// An escaped, truncated excerpt of the provider's answer.
+    pub excerpt: String,
+}
+
 /// Input of `create_step`: a step in its terminal state, under the id the workflow decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateStepInput {
@@ -38,6 +93,9 @@ pub struct CreateStepInput {
     /// When the step started, in workflow time (Unix milliseconds): the same on every retry.
     pub started_at_ms: i64,
     pub metrics: Option<StepMetrics>,
+    /// The step's messages: the assistant message with its tool calls, then the tool results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<ChatMessage>,
 }
 
 /// Output of `send_step_complete_webhook`.

@@ -60,6 +60,16 @@ pub fn step_failure_facts(error: &ActivityExecutionError) -> StepFailureFacts {
     }
 }
 
+/// The details the activity attached to its failure, when they are a `T`.
+pub(crate) fn details<T: temporalio_common::data_converters::TemporalDeserializable + 'static>(
+    error: &ActivityExecutionError,
+) -> Option<T> {
+    first_application_failure(error)?
+        .details::<T>()
+        .ok()
+        .flatten()
+}
+
 /// The activity's own message (or the most specific one in the chain), for logs.
 pub fn failure_message(error: &ActivityExecutionError) -> String {
     first_application_failure(error)

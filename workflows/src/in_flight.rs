@@ -51,3 +51,27 @@ impl<'a> InFlight<'a> {
             .retain_mut(|work| work.as_mut().poll(cx).is_pending());
     }
 }
+
+/// Runs `all` side by side (their commands go out together, in order) and returns their outputs
+/// in the same order; polled like [`InFlight`], so only the SDK wakes anything.
+pub(crate) async fn all_in_order<'a, T>(all: Vec<LocalBoxFuture<'a, T>>) -> Vec<T> {
+    let mut pending: Vec<Option<LocalBoxFuture<'a, T>>> = all.into_iter().map(Some).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        for (slot, output) in pending.iter_mut().zip(done.iter_mut()) {
+            if let Some(work) = slot
+                && let Poll::Ready(value) = work.as_mut().poll(cx)
+            {
+                *output = Some(value);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}

@@ -3,7 +3,7 @@
 //! the run would hang. Taking the payloads as they are ([`RawValue`] always decodes) moves every
 //! refusal here, where it fails the *workflow* at once with a message naming the field.
 
-use crate::types::{DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT};
+use crate::types::MAX_STEPS_LIMIT;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -14,12 +14,20 @@ use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_common::protos::{ENCODING_PAYLOAD_KEY, JSON_ENCODING_VAL};
 
 const BINARY_NULL_ENCODING: &[u8] = b"binary/null";
-const FIELDS: [&str; 4] = ["agent_id", "run_id", "messages", "max_steps"];
-const SHAPE: &str = "one JSON object {\"agent_id\", \"run_id\"?, \"messages\"?, \"max_steps\"?}";
+const FIELDS: [&str; 7] = [
+    "agent_id",
+    "run_id",
+    "messages",
+    "max_steps",
+    "model",
+    "system",
+    "tools",
+];
+const SHAPE: &str = "one JSON object {\"agent_id\", \"run_id\"?, \"messages\"?, \"max_steps\"?, \"model\"?, \"system\"?, \"tools\"?}";
 
-/// `{"agent_id", "run_id"?, "messages": [...], "max_steps"?}`; `messages` are strings or chat
-/// objects `{"role", "content"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `{"agent_id", "run_id"?, "messages": [...], "max_steps"?, "model"?, "system"?, "tools"?}`;
+/// `messages` are strings or chat objects `{"role", "content"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRunInput {
     pub agent_id: String,
     /// The agent run the steps belong to; defaults to the workflow id without `agent-run-`.
@@ -27,8 +35,18 @@ pub struct AgentRunInput {
     pub run_id: Option<String>,
     #[serde(default)]
     pub messages: Vec<Message>,
+    /// At most this many steps; absent: 50 with a model, 3 on the offline echo.
     #[serde(default)]
     pub max_steps: Option<u32>,
+    /// The model to ask (the worker's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// A system prompt, before the messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The tools to offer, by name (every tool of the worker's MCP servers when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
 }
 
 impl AgentRunInput {
@@ -78,7 +96,7 @@ fn invalid(field: &str, expected: &str, got: impl Into<String>) -> InvalidInput 
     }
 }
 
-/// Reads and checks the run's input; `max_steps` comes back filled in.
+/// Reads and checks the run's input.
 pub fn validate(raw: &RawValue) -> Result<AgentRunInput, InvalidInput> {
     let payload = match raw.payloads.as_slice() {
         [payload] => payload,
@@ -92,7 +110,7 @@ pub fn validate(raw: &RawValue) -> Result<AgentRunInput, InvalidInput> {
     if let Some(unknown) = object.keys().find(|key| !FIELDS.contains(&key.as_str())) {
         return Err(invalid(
             unknown,
-            "only the fields agent_id, run_id, messages and max_steps",
+            "only the fields agent_id, run_id, messages, max_steps, model, system and tools",
             "an unknown field",
         ));
     }
@@ -135,18 +153,52 @@ pub fn validate(raw: &RawValue) -> Result<AgentRunInput, InvalidInput> {
     };
     let steps_expected = format!("an integer from 1 to {MAX_STEPS_LIMIT}");
     let max_steps = match object.get("max_steps") {
-        None | Some(Value::Null) => DEFAULT_MAX_STEPS,
-        Some(value) => value
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| (1..=MAX_STEPS_LIMIT).contains(n))
-            .ok_or_else(|| invalid("max_steps", &steps_expected, describe(value)))?,
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=MAX_STEPS_LIMIT).contains(n))
+                .ok_or_else(|| invalid("max_steps", &steps_expected, describe(value)))?,
+        ),
+    };
+    let text = |field: &str| match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.clone())),
+        Some(other) => Err(invalid(
+            field,
+            "a non-empty string or null",
+            describe(other),
+        )),
+    };
+    let model = text("model")?;
+    let system = text("system")?;
+    let tools = match object.get("tools") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| match item {
+                    Value::String(name) if !name.trim().is_empty() => Ok(name.clone()),
+                    other => Err(invalid(
+                        &format!("tools[{index}]"),
+                        "a tool name (a non-empty string)",
+                        describe(other),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(other) => return Err(invalid("tools", "an array of tool names", describe(other))),
     };
     Ok(AgentRunInput {
         agent_id,
         run_id,
         messages,
-        max_steps: Some(max_steps),
+        max_steps,
+        model,
+        system,
+        tools,
     })
 }
 
@@ -195,9 +247,26 @@ mod tests {
         .expect("valid");
         let roles: Vec<&str> = input.messages.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["system", "user", "user"]);
-        assert_eq!(input.max_steps, Some(DEFAULT_MAX_STEPS));
+        assert_eq!(
+            input.max_steps, None,
+            "the default depends on the worker's model"
+        );
         let again = validate(&input.to_raw()).expect("round trip");
         assert_eq!(again, input);
+    }
+
+    #[test]
+    fn a_run_can_name_its_model_system_prompt_and_tools() {
+        let input = validate(&raw(json!({
+            "agent_id": "a", "model": "qwen2.5", "system": "be brief", "tools": ["echo", "get-sum"],
+            "max_steps": 7
+        })))
+        .expect("valid");
+        assert_eq!(input.model.as_deref(), Some("qwen2.5"));
+        assert_eq!(input.system.as_deref(), Some("be brief"));
+        assert_eq!(input.tools, Some(vec!["echo".into(), "get-sum".into()]));
+        assert_eq!(input.max_steps, Some(7));
+        assert_eq!(validate(&input.to_raw()).expect("round trip"), input);
     }
 
     #[test]
@@ -211,6 +280,10 @@ mod tests {
             (json!({"agent_id": "a", "max_steps": 201}), "max_steps"),
             (json!({"agent_id": "a", "max_steps": "3"}), "max_steps"),
             (json!({"agent_id": "a", "run_id": 7}), "run_id"),
+            (json!({"agent_id": "a", "model": 4}), "model"),
+            (json!({"agent_id": "a", "system": ""}), "system"),
+            (json!({"agent_id": "a", "tools": "echo"}), "tools"),
+            (json!({"agent_id": "a", "tools": ["echo", 1]}), "tools[1]"),
             (json!({"agent_id": "a", "messages": "hi"}), "messages"),
             (
                 json!({"agent_id": "a", "messages": [{"role": "user"}]}),

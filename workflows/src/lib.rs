@@ -1,25 +1,34 @@
 //! AgentWorkflow: an agent run as a durable Temporal workflow that stores and notifies every step.
 //!
-//! Per step: the step body (`run_step_body`) → `create_step` with the terminal status and metrics →
-//! `send_step_complete_webhook` inside a guard that swallows its final failure (logged, counted,
-//! recorded as undelivered). The step's post-processing runs in a scope workflow cancellation
-//! cannot abort, so a step that reached a terminal state is always stored and notified.
+//! Per step: the model call (`call_model`) and the tool calls it asked for (`call_tool`, side by
+//! side) → `create_step` with the terminal status, usage, metrics and messages →
+//! `send_step_complete_webhook` beside the next steps, inside a guard that swallows its final
+//! failure (logged, counted, left to the outbox). The step's post-processing runs in a scope
+//! workflow cancellation cannot abort, so a step that reached a terminal state is always stored
+//! and notified.
 
 mod agent;
 mod failure_facts;
 mod in_flight;
 mod input;
 mod notify;
+mod step;
 pub mod timeouts;
 mod types;
 
-pub use agent::{AgentWorkflow, INVALID_INPUT_ERROR_TYPE, OUTBOX_PATCH};
+pub use agent::{
+    AgentWorkflow, CONVERSATION_TOO_LARGE_ERROR_TYPE, INVALID_INPUT_ERROR_TYPE,
+    MAX_CONVERSATION_BYTES, MODEL_STEP_PATCH, OUTBOX_PATCH,
+};
 pub use failure_facts::{
     STEP_BODY_INFRA_ERROR_TYPE, StepFailureFacts, WebhookFailureFacts, step_failure_facts,
     webhook_failure_facts,
 };
 pub use input::{AgentRunInput, InvalidInput, json_payload};
-pub use types::{AgentRunResult, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress};
+pub use types::{
+    AgentRunResult, DEFAULT_ECHO_STEPS, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress, StepSummary,
+    ToolCallSummary,
+};
 
 pub use stephook_core::WORKFLOW_ID_PREFIX;
 /// The workflow type name, for clients in other SDK languages.

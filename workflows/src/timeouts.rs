@@ -26,6 +26,23 @@ pub const STEP_BODY_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// Infrastructure failures only: a failure of the work itself is non-retryable.
 pub const STEP_BODY_RETRY_MAX_ATTEMPTS: u32 = 5;
 
+/// One model call: above the longest `STEPHOOK_MODEL_TIMEOUT` (10 min), so the client reports
+/// its own timeout first.
+pub const MODEL_START_TO_CLOSE: Duration = Duration::from_secs(11 * 60);
+/// The model call heartbeats every second while it waits; a dead worker is noticed this soon.
+pub const MODEL_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// 429, 5xx, timeouts, dropped connections: 1 s, ×2, up to 30 s, 5 attempts (as Letta's
+/// Temporal loop), after the provider's `Retry-After` when it gives one.
+pub const MODEL_RETRY_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
+pub const MODEL_RETRY_BACKOFF: f64 = 2.0;
+pub const MODEL_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
+pub const MODEL_RETRY_MAX_ATTEMPTS: u32 = 5;
+/// One tool call: above the worker's tool timeout (60 s by default).
+pub const TOOL_START_TO_CLOSE: Duration = Duration::from_secs(5 * 60);
+pub const TOOL_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A server that does not answer: a few attempts, then the model hears that the tool failed.
+pub const TOOL_RETRY_MAX_ATTEMPTS: u32 = 3;
+
 /// One store write.
 pub const STORE_START_TO_CLOSE: Duration = Duration::from_secs(15);
 pub const STORE_RETRY_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
@@ -76,6 +93,43 @@ pub fn step_body_options(summary: String) -> ActivityOptions {
         .build()
 }
 
+/// `call_model`: cancellable (it inherits the workflow's cancellation); refusals for good are
+/// not retried.
+pub fn call_model_options(summary: String) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(MODEL_START_TO_CLOSE)
+        .heartbeat_timeout(MODEL_HEARTBEAT_TIMEOUT)
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(MODEL_RETRY_INITIAL_INTERVAL)
+                .backoff_coefficient(MODEL_RETRY_BACKOFF)
+                .maximum_interval(MODEL_RETRY_MAX_INTERVAL)
+                .maximum_attempts(MODEL_RETRY_MAX_ATTEMPTS)
+                .non_retryable_error_types([
+                    stephook_activities::LLM_API_ERROR,
+                    stephook_activities::UNKNOWN_TOOLS,
+                    stephook_core::step_body::STEP_BODY_ERROR_TYPE,
+                ])
+                .build(),
+        )
+        .summary(summary)
+        .build()
+}
+
+/// `call_tool`: cancellable.
+pub fn call_tool_options(summary: String) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(TOOL_START_TO_CLOSE)
+        .heartbeat_timeout(TOOL_HEARTBEAT_TIMEOUT)
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(MODEL_RETRY_INITIAL_INTERVAL)
+                .maximum_interval(MODEL_RETRY_MAX_INTERVAL)
+                .maximum_attempts(TOOL_RETRY_MAX_ATTEMPTS)
+                .build(),
+        )
+        .summary(summary)
+        .build()
+}
+
 /// `create_step`.
 pub fn create_step_options(
     summary: String,
@@ -114,6 +168,22 @@ fn store_retry_policy(maximum_attempts: u32) -> RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_calls_retry_as_letta_does_and_never_retry_a_refusal() {
+        let policy = call_model_options("x".into())
+            .retry_policy
+            .expect("explicit retry policy");
+        assert_eq!(policy.initial_interval(), Duration::from_secs(1));
+        assert_eq!(policy.backoff_coefficient(), 2.0);
+        assert_eq!(policy.maximum_interval(), Some(Duration::from_secs(30)));
+        assert_eq!(policy.maximum_attempts(), 5);
+        assert!(
+            policy
+                .non_retryable_error_types()
+                .contains(&stephook_activities::LLM_API_ERROR.to_owned())
+        );
+    }
 
     #[test]
     fn webhook_numbers_match_the_design() {

@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Steps a run takes when the input does not say.
-pub const DEFAULT_MAX_STEPS: u32 = 3;
+/// Steps a run with a model takes at most when the input does not say (as Letta's loop).
+pub const DEFAULT_MAX_STEPS: u32 = 50;
+/// Steps a run takes on the offline echo (a worker without a model) when the input does not
+/// say: the echo goes on until `max_steps`, and this keeps runs short.
+pub const DEFAULT_ECHO_STEPS: u32 = 3;
 /// An upper bound that keeps one run's history well inside Temporal's limits (each step adds
 /// about a dozen events; histories warn at 10 240).
 pub const MAX_STEPS_LIMIT: u32 = 200;
@@ -23,6 +26,36 @@ pub struct AgentRunResult {
     /// What the last notification the activity gave up on ended with.
     #[serde(default)]
     pub last_webhook_error: Option<String>,
+    /// Why the run stopped: `end_turn`, `max_tokens_exceeded`, `max_steps` (absent for runs
+    /// before 0.3 and on the echo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+}
+
+/// One stored step, as people follow a run: what the model said and did, and its tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// 1-based.
+    pub number: u32,
+    pub step_id: String,
+    pub status: String,
+    /// The assistant's text, cut to a few hundred characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallSummary>,
+    pub total_tokens: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+}
+
+/// A tool call of a step, cut to fit a line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallSummary {
+    pub name: String,
+    pub arguments: String,
+    pub result: String,
+    pub is_error: bool,
 }
 
 /// The `progress` query's answer; it stays available after the run ends.
@@ -40,4 +73,10 @@ pub struct Progress {
     /// What the last notification the activity gave up on ended with.
     #[serde(default)]
     pub last_webhook_error: Option<String>,
+    /// The steps so far (the echo's are short).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSummary>,
+    /// The worker runs the offline echo (it has no model): known after the first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<bool>,
 }

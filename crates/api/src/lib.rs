@@ -60,6 +60,7 @@ pub fn router(
         .route("/v1/steps/", get(steps::list_steps))
         .route("/v1/steps/{step_id}", get(steps::retrieve_step))
         .route("/v1/steps/{step_id}/metrics", get(steps::step_metrics))
+        .route("/v1/steps/{step_id}/messages", get(steps::step_messages))
         .route("/v1/deliveries", get(deliveries::list_deliveries))
         .route("/v1/deliveries/counts", get(deliveries::delivery_counts))
         .route("/v1/deliveries/redeliver", post(deliveries::redeliver_all))

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         steps::retrieve_step,
         steps::list_steps,
         steps::step_metrics,
+        steps::step_messages,
         deliveries::list_deliveries,
         deliveries::delivery_counts,
         deliveries::get_delivery,

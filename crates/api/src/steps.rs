@@ -11,6 +11,7 @@ use crate::time::{iso, query_date};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
+use stephook_core::chat::ChatMessage;
 use stephook_core::{StepId, StepStatus};
 use stephook_store::{SortOrder, StepCursor, StepQuery, StepWithMetrics};
 use utoipa::{IntoParams, ToSchema};
@@ -54,7 +55,8 @@ pub struct LettaStep {
     pub origin: Option<String>,
     pub project_id: Option<String>,
     pub feedback: Option<String>,
-    /// Deprecated in Letta; stephook stores no messages.
+    /// Deprecated in Letta (always empty here): the step's messages are served at
+    /// `GET /v1/steps/{step_id}/messages`.
     #[schema(value_type = Vec<Object>)]
     pub messages: Vec<serde_json::Value>,
     /// stephook: when the step was created (ISO 8601, UTC).
@@ -65,8 +67,11 @@ pub struct LettaStep {
     pub completed_at: Option<String>,
     /// stephook: the step's duration in milliseconds, when recorded.
     pub step_ms: Option<i64>,
-    /// stephook: the model call's duration in milliseconds, when recorded.
+    /// stephook: the model call's duration in milliseconds, when recorded (Letta's
+    /// `llm_request_ms`).
     pub model_call_ms: Option<i64>,
+    /// stephook: the step's tool calls, wall time in milliseconds, when it made any.
+    pub tool_execution_ms: Option<i64>,
 }
 
 impl From<StepWithMetrics> for LettaStep {
@@ -86,9 +91,9 @@ impl From<StepWithMetrics> for LettaStep {
             prompt_tokens: Some(step.usage.prompt_tokens),
             completion_tokens: Some(step.usage.completion_tokens),
             total_tokens: Some(step.usage.total_tokens),
-            cached_input_tokens: None,
+            cached_input_tokens: step.usage.cached_tokens,
             cache_write_tokens: None,
-            reasoning_tokens: None,
+            reasoning_tokens: step.usage.reasoning_tokens,
             prompt_tokens_details: None,
             completion_tokens_details: None,
             stop_reason: step.stop_reason,
@@ -107,8 +112,71 @@ impl From<StepWithMetrics> for LettaStep {
             completed_at: step.completed_at.and_then(iso),
             step_ms: metrics.map(|m| m.step_ms),
             model_call_ms: metrics.map(|m| m.model_call_ms),
+            tool_execution_ms: metrics.and_then(|m| m.tool_execution_ms),
         }
     }
+}
+
+/// One message of a step, in OpenAI's chat message shape: the assistant message (its text and
+/// tool calls), then each tool result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepMessage {
+    /// `assistant` or `tool` (`system` and `user` for a conversation's own messages).
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The assistant's tool calls: `{"id", "type": "function", "function": {"name", "arguments"}}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub tool_calls: Vec<serde_json::Value>,
+    /// A tool result: the call it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// A tool result: the tool's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<ChatMessage> for StepMessage {
+    fn from(message: ChatMessage) -> Self {
+        let value = serde_json::to_value(&message).unwrap_or_default();
+        Self {
+            role: value["role"].as_str().unwrap_or_default().to_owned(),
+            content: message.content,
+            tool_calls: message
+                .tool_calls
+                .iter()
+                .filter_map(|call| serde_json::to_value(call).ok())
+                .collect(),
+            tool_call_id: message.tool_call_id,
+            name: message.name,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/steps/{step_id}/messages",
+    tag = "steps",
+    params(("step_id" = String, Path, description = "step-<uuid>")),
+    responses(
+        (status = 200, description = "What the step said and did: the assistant message with its tool calls, then the tool results, in OpenAI's chat message shape", body = Vec<StepMessage>),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such step", body = ErrorBody),
+        (status = 422, description = "Malformed step id", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn step_messages(
+    State(state): State<AppState>,
+    Path(step_id): Path<String>,
+) -> Result<Json<Vec<StepMessage>>, ApiError> {
+    let id = parse_step_id(&step_id)?;
+    if state.store.step(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("step {id} not found")));
+    }
+    let messages = state.store.step_messages(&id).await?;
+    Ok(Json(messages.into_iter().map(StepMessage::from).collect()))
 }
 
 /// A step's timing metrics in the shape of Letta's step metrics.
@@ -299,7 +367,9 @@ pub async fn step_metrics(
         llm_request_start_ns: None,
         step_ns: metrics.step_ms.checked_mul(NANOS_PER_MILLI),
         llm_request_ns: metrics.model_call_ms.checked_mul(NANOS_PER_MILLI),
-        tool_execution_ns: None,
+        tool_execution_ns: metrics
+            .tool_execution_ms
+            .and_then(|ms| ms.checked_mul(NANOS_PER_MILLI)),
         step_ms: metrics.step_ms,
         model_call_ms: metrics.model_call_ms,
     }))

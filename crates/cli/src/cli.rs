@@ -54,9 +54,18 @@ pub struct RunArgs {
     /// Run the agent loop in this process, without Temporal (direct mode).
     #[arg(long)]
     pub direct: bool,
-    /// How many steps the agent takes.
-    #[arg(long, default_value_t = 3)]
-    pub steps: u32,
+    /// At most this many steps (default: 50 with a model, 3 on the offline echo; direct mode: 3).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// The model to ask (the worker's STEPHOOK_MODEL when not given).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A system prompt for the model, before the messages.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Offer only this tool (repeatable; every tool of the worker's MCP servers when not given).
+    #[arg(long = "tool")]
+    pub tools: Vec<String>,
     #[arg(long, default_value = "demo-agent")]
     pub agent_id: String,
     /// Defaults to a new random id.
@@ -218,6 +227,11 @@ pub struct BenchTemporalArgs {
     /// The worker's gRPC compression towards Temporal (its --temporal-grpc-compression).
     #[arg(long, value_enum, default_value_t = crate::temporal::connect::Compression::None)]
     pub worker_grpc_compression: crate::temporal::connect::Compression,
+    /// Also measure model steps: the worker calls a loopback OpenAI-compatible model that
+    /// answers at once with one tool call, so each step is a model call and a tool call; printed
+    /// next to the echo steps' figures.
+    #[arg(long)]
+    pub model_step: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ pub const POSTGRES_URL_VAR: &str = "STEPHOOK_TEST_POSTGRES_URL";
 /// When set, each skipped test appends one line here, so `scripts/test` can count the skips
 /// (cargo's summary would count them as passed).
 pub const SKIP_LOG_VAR: &str = "STEPHOOK_TEST_SKIP_LOG";
+/// server-everything's entry point (`dist/index.js`), installed from npm by `scripts/test`.
+pub const MCP_EVERYTHING_VAR: &str = "STEPHOOK_TEST_MCP_EVERYTHING";
 /// Databases made by tests start with this, so CI can drop what earlier runs left.
 pub const TEST_DATABASE_PREFIX: &str = "stephook_test_";
 
@@ -67,6 +69,19 @@ pub async fn postgres() -> Option<TestStore> {
         url,
         _dir: None,
     })
+}
+
+/// The real MCP server the tool tests run, or `None` (reported as a skip, see [`skip`]).
+pub fn mcp_everything() -> Option<String> {
+    match std::env::var(MCP_EVERYTHING_VAR) {
+        Ok(path) if std::path::Path::new(&path).is_file() => Some(path),
+        _ => {
+            skip(&format!(
+                "{MCP_EVERYTHING_VAR} does not name server-everything's dist/index.js (scripts/test installs it with npm)"
+            ));
+            None
+        }
+    }
 }
 
 async fn connect(url: &str) -> Store {

@@ -2,8 +2,10 @@
 //! tells it to. Tests assert on what a receiver would really see: bytes, headers, timing.
 
 mod logs;
+mod mcp_http;
 mod model_server;
 pub use logs::LogCapture;
+pub use mcp_http::McpHttpServer;
 pub use model_server::{ModelAnswer, ModelRequestSeen, ModelServer};
 
 use axum::Router;

@@ -3,25 +3,11 @@
 //! `echo` and `get-sum` answer, and everything that can go wrong reaches the model as an error it
 //! can read. Skipped (and said so; a failure under CI=true) without node or the package.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use stephook_testkit::McpHttpServer;
 use stephook_tools::{McpConfig, McpServers, ToolsError};
 
-const ENTRY_VAR: &str = "STEPHOOK_TEST_MCP_EVERYTHING";
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn entry() -> Option<String> {
-    match std::env::var(ENTRY_VAR) {
-        Ok(path) if std::path::Path::new(&path).is_file() => Some(path),
-        _ => {
-            stephook_store::testing::skip(&format!(
-                "{ENTRY_VAR} does not name server-everything's dist/index.js (scripts/test installs it with npm)"
-            ));
-            None
-        }
-    }
-}
 
 fn stdio_config(entry: &str) -> McpConfig {
     let text = serde_json::json!({"mcpServers": {"everything": {
@@ -83,7 +69,7 @@ async fn both_tools_answer(servers: &McpServers) {
 
 #[tokio::test]
 async fn server_everything_over_stdio() {
-    let Some(entry) = entry() else {
+    let Some(entry) = stephook_store::testing::mcp_everything() else {
         return;
     };
     let servers = McpServers::connect(&stdio_config(&entry))
@@ -93,57 +79,12 @@ async fn server_everything_over_stdio() {
     servers.close().await;
 }
 
-/// server-everything in streamable HTTP mode, on a free loopback port.
-struct HttpServer {
-    child: Child,
-    url: String,
-}
-
-impl HttpServer {
-    fn start(entry: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let mut child = Command::new("node")
-            .args([entry, "streamableHttp"])
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start server-everything");
-        let stderr = child.stderr.take().expect("stderr");
-        let (ready, listening) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        listening
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the HTTP server says it listens");
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn server_everything_over_streamable_http() {
-    let Some(entry) = entry() else {
+    let Some(entry) = stephook_store::testing::mcp_everything() else {
         return;
     };
-    let server = HttpServer::start(&entry);
+    let server = McpHttpServer::start(&entry);
     let text = serde_json::json!({"mcpServers": {"remote": {
         "url": server.url, "headers": {"Authorization": "Bearer not-checked-here"}}}})
     .to_string();

@@ -114,5 +114,8 @@ fn input(run_id: &str, steps: u32) -> AgentRunInput {
         run_id: Some(run_id.to_owned()),
         messages: vec![stephook_core::Message::user("Hello from stephook bench")],
         max_steps: Some(steps),
+        model: None,
+        system: None,
+        tools: None,
     }
 }

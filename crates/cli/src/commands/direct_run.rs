@@ -12,6 +12,9 @@ use stephook_direct::{Dispatcher, DispatcherConfig, DispatcherHandle, StepManage
 use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
 use tokio::sync::watch;
 
+/// Steps of a direct run when `--steps` does not say (the offline body goes on until then).
+const DIRECT_STEPS: u32 = 3;
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
     let schedule = open::retry_schedule(&args.retry_schedule)?;
@@ -41,7 +44,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     println!(
         "direct run {run_id}: agent {}, {} steps, webhook {}",
         args.agent_id,
-        args.steps,
+        args.steps.unwrap_or(DIRECT_STEPS),
         if webhook.is_configured() {
             "on"
         } else {
@@ -93,9 +96,9 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
         let _ = interrupt_tx.send(true);
     });
     let outcome = 'steps: {
-        for index in 0..args.steps {
+        let total = args.steps.unwrap_or(DIRECT_STEPS);
+        for index in 0..total {
             let number = index + 1;
-            let total = args.steps;
             if *interrupted.borrow() {
                 break 'steps Err(anyhow::anyhow!(
                     "interrupted before step {number} of {total}"

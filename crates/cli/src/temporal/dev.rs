@@ -62,6 +62,8 @@ pub struct DevArgs {
     pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub agent: super::agent_config::AgentArgs,
 }
 
 pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -126,6 +128,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         sticky_queue_timeout: None,
         outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
         retention: stephook_direct::DEFAULT_RETENTION,
+        agent: args.agent.validate()?,
     };
     // The API and console over the worker's store (loopback, no token).
     let api = stephook_api::bind(
@@ -175,7 +178,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
     let demo = (args.demo_steps > 0).then(|| {
         let options = RunWorkflowOptions {
-            steps: args.demo_steps,
+            steps: Some(args.demo_steps),
             task_queue: args.task_queue.clone(),
             temporal: server.temporal_args(),
             ui_url: ui_url.clone(),

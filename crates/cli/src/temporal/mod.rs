@@ -1,5 +1,6 @@
 //! Temporal mode: the worker, starting runs, and a local dev server.
 
+pub mod agent_config;
 pub mod cancel;
 pub mod connect;
 pub mod dev;

@@ -38,7 +38,15 @@ pub struct RunWorkflowOptions {
     /// Defaults to a new random id.
     pub run_id: Option<String>,
     pub messages: Vec<String>,
-    pub steps: u32,
+    /// At most this many steps; `None`: the workflow's default (50 with a model, 3 on the
+    /// offline echo).
+    pub steps: Option<u32>,
+    /// The model to ask (the worker's when `None`).
+    pub model: Option<String>,
+    /// A system prompt before the messages.
+    pub system: Option<String>,
+    /// The tools to offer, by name (every tool of the worker's MCP servers when `None`).
+    pub tools: Option<Vec<String>>,
     /// Print the workflow id and UI link, and return without waiting.
     pub no_wait: bool,
     pub task_queue: String,
@@ -56,7 +64,10 @@ impl Default for RunWorkflowOptions {
             agent_id: "demo-agent".to_owned(),
             run_id: None,
             messages: vec!["Hello from stephook".to_owned()],
-            steps: stephook_workflows::DEFAULT_MAX_STEPS,
+            steps: None,
+            model: None,
+            system: None,
+            tools: None,
             no_wait: false,
             task_queue: DEFAULT_TASK_QUEUE.to_owned(),
             temporal: TemporalArgs::default(),
@@ -101,7 +112,10 @@ pub async fn run_workflow_to(
         agent_id: options.agent_id.clone(),
         run_id: Some(run_id),
         messages: options.messages.iter().map(Message::user).collect(),
-        max_steps: Some(options.steps),
+        max_steps: options.steps,
+        model: options.model.clone(),
+        system: options.system.clone(),
+        tools: options.tools.clone(),
     };
     let handle = start_agent_workflow(&client, &options.task_queue, input).await?;
     writeln!(
@@ -171,8 +185,18 @@ pub async fn run_workflow_to(
     };
     match result {
         Ok(result) => {
-            print_progress(out, &shown, &progress_of(&result), options.steps)?;
-            writeln!(out, "completed: {} steps", result.steps)?;
+            let mut last = progress_of(&result);
+            // The result has no step summaries: keep those the run's progress showed.
+            last.steps = shown.steps.clone();
+            print_progress(out, &shown, &last, options.steps)?;
+            match &result.stop_reason {
+                Some(reason) => writeln!(
+                    out,
+                    "completed: {} steps (stop reason {reason})",
+                    result.steps
+                )?,
+                None => writeln!(out, "completed: {} steps", result.steps)?,
+            }
             let waiting = waiting_notifications(options.store.as_ref(), &result).await;
             for line in notifications_summary(&result, &waiting) {
                 writeln!(out, "  {line}")?;
@@ -241,24 +265,77 @@ fn progress_of(result: &AgentRunResult) -> Progress {
         webhook_failures: result.webhook_failures,
         webhooks_left_to_outbox: result.webhooks_left_to_outbox,
         last_webhook_error: result.last_webhook_error.clone(),
+        steps: Vec::new(),
+        echo: None,
     }
 }
 
+/// Prints what the run did since `shown`: each new step (what the model said, each tool call
+/// with its result, the tokens), or, for a run whose progress carries no step summaries, the
+/// last stored step.
 fn print_progress(
     out: &mut (dyn Write + Send),
     shown: &Progress,
     now: &Progress,
-    steps: u32,
+    steps: Option<u32>,
 ) -> std::io::Result<()> {
-    if now.steps_done == 0 || now.steps_done == shown.steps_done {
-        return Ok(());
+    if now.echo == Some(true) && shown.echo != Some(true) {
+        writeln!(
+            out,
+            "  (the worker has no model, {}: steps are the offline echo)",
+            stephook_model::config::BASE_URL_VAR
+        )?;
     }
-    writeln!(
-        out,
-        "  step {}/{steps} stored: {}",
-        now.steps_done,
-        now.last_step_id.as_deref().unwrap_or("-"),
-    )?;
+    let of = |n: u32| steps.map_or_else(|| n.to_string(), |max| format!("{n}/{max}"));
+    let new_steps: Vec<_> = now
+        .steps
+        .iter()
+        .filter(|s| s.number > shown.steps_done)
+        .collect();
+    if new_steps.is_empty() {
+        if now.steps_done > shown.steps_done {
+            writeln!(
+                out,
+                "  step {} stored: {}",
+                of(now.steps_done),
+                now.last_step_id.as_deref().unwrap_or("-")
+            )?;
+        }
+        return out.flush();
+    }
+    for step in new_steps {
+        writeln!(
+            out,
+            "  step {} stored: {}  ({})",
+            of(step.number),
+            step.step_id,
+            step.status
+        )?;
+        if let Some(text) = &step.text {
+            writeln!(out, "    {}", text.replace('\n', " "))?;
+        }
+        for call in &step.tool_calls {
+            writeln!(
+                out,
+                "    tool {}({}) -> {}{}",
+                call.name,
+                call.arguments,
+                if call.is_error { "[error] " } else { "" },
+                call.result.replace('\n', " ")
+            )?;
+        }
+        if step.total_tokens > 0 || step.stop_reason.is_some() {
+            writeln!(
+                out,
+                "    tokens {}{}",
+                step.total_tokens,
+                step.stop_reason
+                    .as_deref()
+                    .map(|r| format!(", stop reason {r}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
     out.flush()
 }
 

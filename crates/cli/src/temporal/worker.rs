@@ -51,6 +51,8 @@ pub struct WorkerArgs {
     /// How long delivered notifications and their steps are kept (dead ones twice as long).
     #[arg(long, env = "STEPHOOK_RETENTION", default_value = crate::cli::DEFAULT_RETENTION)]
     pub retention: String,
+    #[command(flatten)]
+    pub agent: super::agent_config::AgentArgs,
 }
 
 /// A worker's settings, validated; nothing is connected yet.
@@ -71,6 +73,8 @@ pub struct WorkerConfig {
     pub outbox_grace: Duration,
     /// See [`stephook_direct::DEFAULT_RETENTION`].
     pub retention: Duration,
+    /// The model and the MCP servers (none: the offline echo, no tools).
+    pub agent: super::agent_config::AgentConfig,
 }
 
 impl WorkerArgs {
@@ -94,6 +98,7 @@ impl WorkerArgs {
             sticky_queue_timeout: None,
             outbox_grace: stephook_activities::DEFAULT_OUTBOX_GRACE,
             retention: crate::open::retention(&self.retention)?,
+            agent: self.agent.validate()?,
         })
     }
 }
@@ -154,12 +159,16 @@ pub async fn run_worker_until(
     .map(Dispatcher::spawn);
     let retention = RunningRetention::spawn(store.clone(), config.retention);
 
+    let agent = config.agent.start().await?;
+    let tools = Arc::clone(&agent.tools);
     let activities = StepActivities::with_outbox_grace(
         store.clone(),
         webhook,
         Arc::clone(&webhook_metrics),
         config.outbox_grace,
-    );
+    )
+    .with_model(agent.model)
+    .with_tools(agent.tools, agent.tool_timeout);
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<AgentWorkflow>()
         .map_err(|e| anyhow!("{e}"))?
@@ -198,6 +207,7 @@ pub async fn run_worker_until(
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;
     }
+    tools.close().await;
     store.close().await;
     result.map_err(|e| anyhow!("{e}")).with_context(|| {
         format!(

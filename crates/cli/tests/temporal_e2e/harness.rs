@@ -126,6 +126,7 @@ impl Env {
             sticky_queue_timeout: Some(TEST_STICKY_TIMEOUT),
             outbox_grace: TEST_OUTBOX_GRACE,
             retention: stephook_direct::DEFAULT_RETENTION,
+            agent: Default::default(),
         }
     }
 
@@ -140,6 +141,7 @@ impl Env {
             run_id: Some(run_id.to_owned()),
             messages: messages.iter().map(|m| Message::user(*m)).collect(),
             max_steps: Some(steps),
+            ..Default::default()
         };
         self.start_raw(run_id, input.to_raw()).await
     }

@@ -2,6 +2,7 @@
 //! loopback receiver and a real SQLite store. Each test starts its own in-memory server on free
 //! loopback ports; without the `temporal` binary the tests print a notice and pass.
 
+mod agent;
 mod failures;
 mod harness;
 mod holders;

@@ -56,6 +56,7 @@ async fn issue_12_2_dev_stops_when_a_port_is_taken_and_starts_nothing() {
         task_queue: env.task_queue.clone(),
         metrics_addr: None,
         store: StoreArgs::at(format!("sqlite://{}", dir.path().join("d.db").display())),
+        agent: Default::default(),
     };
 
     let error = stephook::temporal::dev(args)
@@ -89,7 +90,7 @@ async fn issue_12_5_run_says_the_outbox_retries_what_it_could_not_deliver() {
     let output = stephook_testkit::LogCapture::default();
     let options = RunWorkflowOptions {
         run_id: Some("unreachable".to_owned()),
-        steps: 2,
+        steps: Some(2),
         task_queue: env.task_queue.clone(),
         temporal: env.server.temporal_args(),
         store: Some(StoreArgs::at(env.database_url.clone())),

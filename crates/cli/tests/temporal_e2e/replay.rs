@@ -1,22 +1,27 @@
 //! Replay: recorded AgentWorkflow histories must replay against today's workflow code, so a
 //! non-deterministic change (a new activity before an old one, a reordered step...) fails here
 //! instead of in production. The fixtures cover a run with a webhook given up on, a run whose
-//! step failed, and a cancelled run, each twice:
+//! step failed, and a cancelled run, each three times:
 //!
 //! - `*_pre_outbox.json`, recorded before the outbox: each notification was awaited before the
 //!   next step, and a given-up one was recorded with `record_undelivered_webhook`. Runs started
 //!   then must still finish on today's workers, so that path stays (see `OUTBOX_PATCH`).
-//! - the others, recorded since: the history starts with the `OUTBOX_PATCH` marker, each
-//!   notification's activity is scheduled together with the next step's body (in the same
-//!   workflow task), and a given-up notification issues no further command (its outbox row
-//!   already exists).
+//! - `*_pre_model.json`, recorded with the outbox but before the model step: the history starts
+//!   with the `OUTBOX_PATCH` marker, each notification's activity is scheduled together with the
+//!   next step's body (`run_step_body`, in the same workflow task), and a given-up notification
+//!   issues no further command (its outbox row already exists).
+//! - the others, recorded since: the `MODEL_STEP_PATCH` marker follows, and a step is
+//!   `call_model` (the offline echo when the worker has no model) then its `call_tool`s.
+//!   `agent_run_model_tools.json` is a run against a loopback model that asks for a tool and
+//!   then answers: two steps, one tool call, `end_turn`.
 //!
 //! Re-record the current ones (after an intended, versioned change) with
 //! `cargo test -p stephook --test temporal_e2e -- --ignored record_replay_fixtures`.
 
 use crate::harness::{self, env, wait_for_steps_notified};
 use std::path::PathBuf;
-use stephook_testkit::Reply;
+use stephook_model::ModelConfig;
+use stephook_testkit::{ModelAnswer, ModelServer, Reply};
 use stephook_workflows::AgentWorkflow;
 use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
@@ -25,6 +30,12 @@ const FIXTURES: [&str; 3] = [
     "agent_run_webhook_undelivered.json",
     "agent_run_step_failed.json",
     "agent_run_cancelled.json",
+];
+const MODEL_TOOLS_FIXTURE: &str = "agent_run_model_tools.json";
+const PRE_MODEL_FIXTURES: [&str; 3] = [
+    "agent_run_webhook_undelivered_pre_model.json",
+    "agent_run_step_failed_pre_model.json",
+    "agent_run_cancelled_pre_model.json",
 ];
 const PRE_OUTBOX_FIXTURES: [&str; 3] = [
     "agent_run_webhook_undelivered_pre_outbox.json",
@@ -50,7 +61,12 @@ fn replayer() -> WorkflowReplayer {
 #[tokio::test]
 async fn recorded_histories_replay_with_the_current_code() {
     let replayer = replayer();
-    for name in FIXTURES.into_iter().chain(PRE_OUTBOX_FIXTURES) {
+    let all = FIXTURES
+        .into_iter()
+        .chain([MODEL_TOOLS_FIXTURE])
+        .chain(PRE_MODEL_FIXTURES)
+        .chain(PRE_OUTBOX_FIXTURES);
+    for name in all {
         let path = fixture(name);
         let json = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("read {}: {e} (see this file's docs)", path.display()));
@@ -99,7 +115,32 @@ async fn record_replay_fixtures() {
         .await
         .expect_err("cancelled");
     save(&handle, FIXTURES[2]).await;
+    worker.stop().await.expect("graceful stop");
 
+    // A model that asks for a tool (no MCP server has it: the tool answers with an error the
+    // model reads), then answers.
+    let model = ModelServer::start(vec![
+        ModelAnswer::tools(&[("lookup", r#"{"q":"stephook"}"#)]),
+        ModelAnswer::text("done"),
+    ])
+    .await;
+    let mut config = env.worker_config(env.webhook_args());
+    config.agent.model = Some(ModelConfig {
+        base_url: model.base_url().parse().expect("a URL"),
+        model: "gpt-4o-mini".into(),
+        api_key: None,
+        timeout: std::time::Duration::from_secs(5),
+    });
+    let worker = harness::TestWorker::start(config);
+    let handle = env
+        .start_run("fixture-model-tools", &["look it up"], 5)
+        .await;
+    let result = harness::result(&handle).await;
+    assert_eq!(
+        (result.steps, result.stop_reason.as_deref()),
+        (2, Some("end_turn"))
+    );
+    save(&handle, MODEL_TOOLS_FIXTURE).await;
     worker.stop().await.expect("graceful stop");
 }
 

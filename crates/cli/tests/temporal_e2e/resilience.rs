@@ -131,7 +131,7 @@ async fn wait_until_step_body_runs(handle: &harness::Handle) {
             .expect("describe");
         let running = description.raw().pending_activities.iter().any(|a| {
             a.state == PENDING_ACTIVITY_STATE_STARTED
-                && a.activity_type.as_ref().map(|t| t.name.as_str()) == Some("run_step_body")
+                && a.activity_type.as_ref().map(|t| t.name.as_str()) == Some("call_model")
         });
         if running {
             return;
@@ -291,6 +291,7 @@ async fn dev_restarted_mid_run_resumes_the_run() {
         run_id: Some("across-restart".to_owned()),
         messages: vec![stephook_core::Message::user("go sleep-ms:2000")],
         max_steps: Some(3),
+        ..Default::default()
     };
     let handle = stephook::temporal::start::start_agent_workflow(&client, "dev-restart", input)
         .await

@@ -31,7 +31,7 @@ async fn three_steps_are_stored_then_notified_in_order() {
             agent_id: "agent-7".to_owned(),
             run_id: Some("three-steps".to_owned()),
             messages: vec!["hello there".to_owned()],
-            steps: 3,
+            steps: Some(3),
             task_queue: env.task_queue.clone(),
             temporal: env.server.temporal_args(),
             ..Default::default()
@@ -122,7 +122,7 @@ async fn history_shows_the_webhook_timeouts_and_retry_policy() {
     let outcome = run_workflow_to(
         RunWorkflowOptions {
             run_id: Some("history".to_owned()),
-            steps: 1,
+            steps: Some(1),
             no_wait: true,
             task_queue: env.task_queue.clone(),
             temporal: env.server.temporal_args(),
@@ -239,6 +239,7 @@ async fn dev_starts_server_ui_worker_receiver_and_runs_the_demo() {
         task_queue: "dev-test".to_owned(),
         metrics_addr: None,
         store: stephook_core::StoreArgs::at(stephook_core::Secret::new(database_url.clone())),
+        agent: Default::default(),
     };
     stephook::temporal::dev(args)
         .await
@@ -266,7 +267,7 @@ async fn run_without_a_worker_says_so_once_and_waits_for_one() {
     let output = stephook_testkit::LogCapture::default();
     let options = RunWorkflowOptions {
         run_id: Some("no-worker-yet".to_owned()),
-        steps: 1,
+        steps: Some(1),
         task_queue: env.task_queue.clone(),
         temporal: env.server.temporal_args(),
         ..Default::default()
