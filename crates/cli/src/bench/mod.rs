@@ -2,6 +2,8 @@
 //! tests).
 
 mod load;
+mod loopback;
+mod model_server;
 mod receiver;
 mod temporal;
 mod worker_process;

@@ -2,16 +2,13 @@
 //! status while an outage is simulated) and counts every delivery it accepted by step id (from the
 //! body) and by `webhook-id`, so lost and duplicated notifications can be told apart afterwards.
 
-use anyhow::Context as _;
+use super::loopback::Loopback;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 #[derive(Default)]
 struct Deliveries {
@@ -40,19 +37,14 @@ pub struct Tally {
 }
 
 pub struct Receiver {
+    server: Loopback,
     url: String,
     deliveries: Arc<Mutex<Deliveries>>,
     status: Arc<AtomicU16>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot listen on a loopback port for the bench receiver")?;
-        let url = format!("http://{}/hooks/step-complete", listener.local_addr()?);
         let deliveries = Arc::new(Mutex::new(Deliveries::default()));
         let status = Arc::new(AtomicU16::new(StatusCode::OK.as_u16()));
         let shared = Arc::clone(&deliveries);
@@ -69,21 +61,13 @@ impl Receiver {
                 answer
             }
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = server.await {
-                tracing::error!(%error, "the bench receiver stopped");
-            }
-        });
+        let server = Loopback::serve(app, "the bench receiver").await?;
+        let url = format!("http://{}/hooks/step-complete", server.addr());
         Ok(Self {
+            server,
             url,
             deliveries,
             status,
-            stop: Some(stop),
-            task: Some(task),
         })
     }
 
@@ -137,21 +121,8 @@ impl Receiver {
         tally
     }
 
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

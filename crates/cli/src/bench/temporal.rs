@@ -1,9 +1,12 @@
 //! `stephook bench temporal`: the same load three times, each on its own fresh dev server (in
 //! memory) and its own worker process — webhooks to a loopback receiver that answers 200; the
 //! same receiver answering 503 for the whole load (an outage), then 200 again; webhooks disabled
-//! (the ceiling) — and the figures of all three, printed from this one run.
+//! (the ceiling) — and the figures of all three, printed from this one run. With `--model-step`,
+//! a fourth run whose steps call a loopback model (and one tool each) shows what the model-call
+//! path costs next to the echo.
 
 use super::load::{Load, LoadResult, run_one};
+use super::model_server::ModelServer;
 use super::receiver::{Receiver, Tally};
 use super::worker_process::{WorkerProcess, WorkerSpec, compression_name};
 use crate::cli::BenchTemporalArgs;
@@ -53,6 +56,15 @@ struct Recovery {
     took: Duration,
 }
 
+/// What the steps of a measured run do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Steps {
+    /// The offline echo (no model configured).
+    Echo,
+    /// A model call to the bench's loopback model, and the one tool call it asks for.
+    Model,
+}
+
 /// One measured run's figures.
 struct RunFigures {
     load: LoadResult,
@@ -64,6 +76,8 @@ struct RunFigures {
     /// averaged over the runs: how fast the agent loop itself goes.
     agent_steps_per_s: f64,
     recovery: Option<Recovery>,
+    /// Requests the loopback model answered (model-step runs).
+    model_calls: Option<u64>,
 }
 
 impl RunFigures {
@@ -110,9 +124,41 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
         }
     );
 
-    let with = measure(&args, dir.path(), &format!("{tag}-hooks"), Endpoint::Up).await?;
+    let with = measure(
+        &args,
+        dir.path(),
+        &format!("{tag}-hooks"),
+        Endpoint::Up,
+        Steps::Echo,
+    )
+    .await?;
     print_run("webhooks -> loopback receiver", &with);
-    let outage = measure(&args, dir.path(), &format!("{tag}-outage"), Endpoint::Down).await?;
+    let model = if args.model_step {
+        let model = measure(
+            &args,
+            dir.path(),
+            &format!("{tag}-model"),
+            Endpoint::Up,
+            Steps::Model,
+        )
+        .await?;
+        print_run(
+            "model steps (loopback model answering at once, one tool call per step), webhooks -> \
+             loopback receiver",
+            &model,
+        );
+        Some(model)
+    } else {
+        None
+    };
+    let outage = measure(
+        &args,
+        dir.path(),
+        &format!("{tag}-outage"),
+        Endpoint::Down,
+        Steps::Echo,
+    )
+    .await?;
     print_run(
         &format!(
             "webhooks -> receiver answering {OUTAGE_STATUS} during the load, then 200 \
@@ -120,11 +166,24 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
         ),
         &outage,
     );
-    let ceiling = measure(&args, dir.path(), &format!("{tag}-ceiling"), Endpoint::Off).await?;
+    let ceiling = measure(
+        &args,
+        dir.path(),
+        &format!("{tag}-ceiling"),
+        Endpoint::Off,
+        Steps::Echo,
+    )
+    .await?;
     print_run("webhooks disabled (ceiling)", &ceiling);
     print_summary(&with, &outage, &ceiling);
+    if let Some(model) = &model {
+        print_model_cost(&with, model);
+    }
 
-    let failed = with.load.failed + outage.load.failed + ceiling.load.failed;
+    let failed = with.load.failed
+        + outage.load.failed
+        + ceiling.load.failed
+        + model.as_ref().map_or(0, |m| m.load.failed);
     if failed > 0 {
         bail!("{failed} workflows did not complete; the figures above cover only those that did");
     }
@@ -156,6 +215,7 @@ async fn measure(
     dir: &Path,
     label: &str,
     endpoint: Endpoint,
+    steps: Steps,
 ) -> anyhow::Result<RunFigures> {
     let webhooks = endpoint != Endpoint::Off;
     let server = DevServer::start(DevServerOptions::default())
@@ -165,6 +225,10 @@ async fn measure(
         Some(Receiver::start().await?)
     } else {
         None
+    };
+    let model = match steps {
+        Steps::Model => Some(ModelServer::start().await?),
+        Steps::Echo => None,
     };
     let database_url = format!("sqlite://{}", dir.join(format!("{label}.db")).display());
     let log_path = dir.join(format!("{label}-worker.log"));
@@ -179,6 +243,7 @@ async fn measure(
         max_concurrent_activities: args.max_concurrent_activities,
         grpc_compression: args.worker_grpc_compression,
         retry_schedule: (endpoint == Endpoint::Down).then_some(OUTAGE_RETRY_SCHEDULE),
+        model_base_url: model.as_ref().map(ModelServer::base_url),
         log_path: &log_path,
     })?;
     let client = connect(&TemporalArgs {
@@ -242,6 +307,14 @@ async fn measure(
     if let Some(receiver) = receiver {
         receiver.stop().await;
     }
+    let model_calls = match model {
+        Some(model) => {
+            let calls = model.requests();
+            model.stop().await;
+            Some(calls)
+        }
+        None => None,
+    };
     drop(server);
     Ok(RunFigures {
         load,
@@ -251,6 +324,7 @@ async fn measure(
         worker_log,
         agent_steps_per_s,
         recovery,
+        model_calls,
     })
 }
 
@@ -313,6 +387,9 @@ fn print_run(title: &str, run: &RunFigures) {
         "  agent loop {:.2} steps/s per run (first step's start to last step's commit, mean)",
         run.agent_steps_per_s
     );
+    if let Some(calls) = run.model_calls {
+        println!("  model calls answered {calls} (warm-up included)");
+    }
     if let Some(recovery) = &run.recovery {
         println!(
             "  after the endpoint came back: {} / {} notifications delivered by the outbox in \
@@ -404,6 +481,28 @@ fn print_summary(with: &RunFigures, outage: &RunFigures, ceiling: &RunFigures) {
     println!(
         "  notifications delivered after the outage = {recovered} / {expected}   target all: {}",
         verdict(expected > 0 && recovered == expected)
+    );
+}
+
+/// What a model step costs next to an echo step, both with webhooks to the same receiver.
+fn print_model_cost(echo: &RunFigures, model: &RunFigures) {
+    println!("\nmodel steps next to echo steps (both with webhooks)");
+    println!(
+        "  steps/s model / echo = {:.1} / {:.1} = {:.2}",
+        model.steps_per_s(),
+        echo.steps_per_s(),
+        model.steps_per_s() / echo.steps_per_s().max(f64::EPSILON)
+    );
+    println!(
+        "  worker CPU per 1000 steps model / echo = {:.2} s / {:.2} s = {:.2}",
+        model.cpu_per_1000_steps(),
+        echo.cpu_per_1000_steps(),
+        model.cpu_per_1000_steps() / echo.cpu_per_1000_steps().max(f64::EPSILON)
+    );
+    println!(
+        "  worker peak RSS model / echo = {:.1} MB / {:.1} MB",
+        mb(model.peak_rss_mib),
+        mb(echo.peak_rss_mib)
     );
 }
 

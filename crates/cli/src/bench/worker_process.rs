@@ -31,6 +31,9 @@ pub struct WorkerSpec<'a> {
     pub grpc_compression: Compression,
     /// The dispatcher's retry schedule (the worker's default when `None`).
     pub retry_schedule: Option<&'a str>,
+    /// `Some`: the steps call this OpenAI-compatible model (the bench's loopback one); `None`:
+    /// the offline echo.
+    pub model_base_url: Option<&'a str>,
     /// The worker's stdout and stderr go here.
     pub log_path: &'a Path,
 }
@@ -67,12 +70,24 @@ impl WorkerProcess {
             .env_remove("STEP_COMPLETE_KEY")
             .env_remove("STEP_COMPLETE_TIMEOUT_MS")
             .env_remove("STEPHOOK_METRICS_ADDR")
+            .env_remove("STEPHOOK_MODEL_API_KEY")
+            .env_remove("STEPHOOK_MODEL_TIMEOUT")
+            .env_remove("STEPHOOK_MCP_CONFIG")
+            .env_remove("STEPHOOK_TOOL_TIMEOUT")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
         match spec.webhook_url {
             Some(url) => command.env("STEP_COMPLETE_WEBHOOK", url),
             None => command.env_remove("STEP_COMPLETE_WEBHOOK"),
+        };
+        match spec.model_base_url {
+            Some(url) => command
+                .env("STEPHOOK_MODEL_BASE_URL", url)
+                .env("STEPHOOK_MODEL", super::model_server::BENCH_MODEL),
+            None => command
+                .env_remove("STEPHOOK_MODEL_BASE_URL")
+                .env_remove("STEPHOOK_MODEL"),
         };
         match spec.retry_schedule {
             Some(schedule) => command.env("STEPHOOK_RETRY_SCHEDULE", schedule),
