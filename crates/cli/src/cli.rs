@@ -232,6 +232,11 @@ pub struct BenchTemporalArgs {
     /// next to the echo steps' figures.
     #[arg(long)]
     pub model_step: bool,
+    /// Run the worker on PostgreSQL: each measured run gets a fresh database on this server
+    /// (created and dropped by the bench; the user must be allowed to create databases). Default:
+    /// a fresh SQLite file per run.
+    #[arg(long, value_name = "postgres://...")]
+    pub database_url: Option<stephook_core::Secret>,
 }
 
 #[derive(Debug, Args)]

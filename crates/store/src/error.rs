@@ -26,6 +26,9 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A scratch database (tests, benchmarks) that cannot be made as asked.
+    #[error("cannot make a scratch database: {0}")]
+    Scratch(String),
 }
 
 impl StoreError {

