@@ -6,10 +6,10 @@ use crate::in_flight::InFlight;
 use crate::input;
 use crate::notify::{GivenUp, notify_step};
 use crate::step;
-use crate::timeouts;
+use crate::store::{StoreBy, store_step};
 use crate::types::{AgentRunResult, DEFAULT_ECHO_STEPS, DEFAULT_MAX_STEPS, Progress};
 use std::time::UNIX_EPOCH;
-use stephook_activities::{CreateStepInput, StepActivities};
+use stephook_activities::CreateStepInput;
 use stephook_core::chat::{ChatMessage, ChatRole};
 use stephook_core::{Message, StepId, duration_millis};
 use temporalio_common::data_converters::RawValue;
@@ -30,6 +30,9 @@ pub const OUTBOX_PATCH: &str = "stephook-outbox-fast-path";
 /// Histories recorded since the model step carry this marker: a step is `call_model`, then its
 /// `call_tool`s. Histories without it replay the offline step body (`run_step_body`).
 pub const MODEL_STEP_PATCH: &str = "stephook-model-step";
+/// Histories recorded since `create_step` runs as a local activity carry this marker (see
+/// [`crate::store`]). Histories without it store each step with the regular activity.
+pub const LOCAL_STORE_PATCH: &str = "stephook-local-create-step";
 /// The conversation sent to one model call may be at most this large: Temporal refuses a
 /// payload over 2 MB (and warns from 512 KB), and a refused payload would fail the workflow task
 /// over and over. The run stops with a message instead.
@@ -70,6 +73,11 @@ impl AgentWorkflow {
         let run = Run::new(ctx, input)?;
         let alongside_steps = ctx.patched(OUTBOX_PATCH);
         let model_steps = ctx.patched(MODEL_STEP_PATCH);
+        let store_by = if ctx.patched(LOCAL_STORE_PATCH) {
+            StoreBy::LocalActivity
+        } else {
+            StoreBy::Activity
+        };
         let mut notifications = InFlight::default();
         let mut step_ids = Vec::new();
         let mut conversation = run.conversation();
@@ -142,13 +150,12 @@ impl AgentWorkflow {
                 let scope = WorkflowCancellationToken::new();
                 let status = work.status();
                 let stored = notifications
-                    .alongside(ctx.execute_activity(
-                        StepActivities::create_step,
+                    .alongside(store_step(
+                        ctx,
+                        store_by,
                         create_step_input(&run, &step_id, &work, started_at_ms),
-                        timeouts::create_step_options(
-                            format!("store {step_id} ({status})"),
-                            Some(scope.clone()),
-                        ),
+                        format!("store {step_id} ({status})"),
+                        &scope,
                     ))
                     .await;
                 if let Err(error) = stored {

@@ -1,7 +1,7 @@
 //! AgentWorkflow: an agent run as a durable Temporal workflow that stores and notifies every step.
 //!
 //! Per step: the model call (`call_model`) and the tool calls it asked for (`call_tool`, side by
-//! side) → `create_step` with the terminal status, usage, metrics and messages →
+//! side) → `create_step` (a local activity) with the terminal status, usage, metrics and messages →
 //! `send_step_complete_webhook` beside the next steps, inside a guard that swallows its final
 //! failure (logged, counted, left to the outbox). The step's post-processing runs in a scope
 //! workflow cancellation cannot abort, so a step that reached a terminal state is always stored
@@ -13,11 +13,12 @@ mod in_flight;
 mod input;
 mod notify;
 mod step;
+mod store;
 pub mod timeouts;
 mod types;
 
 pub use agent::{
-    AgentWorkflow, CONVERSATION_TOO_LARGE_ERROR_TYPE, INVALID_INPUT_ERROR_TYPE,
+    AgentWorkflow, CONVERSATION_TOO_LARGE_ERROR_TYPE, INVALID_INPUT_ERROR_TYPE, LOCAL_STORE_PATCH,
     MAX_CONVERSATION_BYTES, MODEL_STEP_PATCH, OUTBOX_PATCH,
 };
 pub use failure_facts::{

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowCancellationToken};
+use temporalio_sdk::{
+    ActivityCloseTimeouts, ActivityOptions, LocalActivityOptions, WorkflowCancellationToken,
+};
 
 /// One webhook attempt. Above `STEP_COMPLETE_TIMEOUT_MS` (at most 14.999 s), so the HTTP client
 /// always reports its own timeout before Temporal times the attempt out.
@@ -50,6 +52,12 @@ pub const STORE_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// `create_step` retries without limit: a step that finished must be stored, even if the database
 /// is down for a while (the workflow waits durably).
 pub const CREATE_STEP_RETRY_MAX_ATTEMPTS: u32 = 0;
+/// `create_step` as a local activity (in the workflow task, no round trip through the server):
+/// a few quick retries within this budget, after which the step is stored by the regular
+/// activity with the unlimited retries above. Every attempt's start-to-close is
+/// `STORE_START_TO_CLOSE`.
+pub const LOCAL_STORE_SCHEDULE_TO_CLOSE: Duration = Duration::from_secs(30);
+pub const LOCAL_STORE_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(5);
 /// Recording an undelivered notification is bookkeeping: give up after this long (and log).
 pub const RECORD_UNDELIVERED_SCHEDULE_TO_CLOSE: Duration = Duration::from_secs(5 * 60);
 
@@ -139,6 +147,26 @@ pub fn create_step_options(
         .retry_policy(store_retry_policy(CREATE_STEP_RETRY_MAX_ATTEMPTS))
         .summary(summary)
         .maybe_cancellation_token(cancellation)
+        .build()
+}
+
+/// `create_step` run locally: explicit timeouts and retries (the SDK's defaults would give up
+/// after 100 s); the detached `cancellation` token keeps a cancelled run's last step stored.
+pub fn create_step_local_options(
+    summary: String,
+    cancellation: WorkflowCancellationToken,
+) -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(STORE_START_TO_CLOSE)
+        .schedule_to_close_timeout(LOCAL_STORE_SCHEDULE_TO_CLOSE)
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(STORE_RETRY_INITIAL_INTERVAL)
+                .maximum_interval(LOCAL_STORE_RETRY_MAX_INTERVAL)
+                .build(),
+        )
+        .summary(summary)
+        .cancellation_token(cancellation)
         .build()
 }
 

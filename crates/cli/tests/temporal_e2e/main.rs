@@ -7,6 +7,7 @@ mod failures;
 mod harness;
 mod holders;
 mod input;
+mod local_store;
 mod newcomer;
 mod outbox;
 mod replay;

@@ -166,6 +166,34 @@ async fn history_shows_the_webhook_timeouts_and_retry_policy() {
         .collect();
     assert_eq!(scheduled.len(), 1);
     let activity = scheduled[0];
+    // create_step ran as a local activity: the UI shows it as a marker with its summary, and the
+    // notification was scheduled in the same workflow task completion that recorded it.
+    let stored: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::MarkerRecordedEventAttributes(m))
+                if m.marker_name == "core_local_activity" =>
+            {
+                let summary = e
+                    .user_metadata
+                    .as_ref()
+                    .and_then(|u| u.summary.as_ref())
+                    .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+                    .unwrap_or_default();
+                Some((m.workflow_task_completed_event_id, summary))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(
+        stored[0].1.contains("store step-") && stored[0].1.contains("(success)"),
+        "{stored:?}"
+    );
+    assert_eq!(
+        stored[0].0, activity.workflow_task_completed_event_id,
+        "scheduled in the completion that recorded the step"
+    );
     // (seconds, nanos) of a protobuf duration.
     macro_rules! seconds {
         ($d:expr) => {
