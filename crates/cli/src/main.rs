@@ -4,9 +4,31 @@ use clap::Parser;
 use stephook::cli::{Cli, Command};
 use stephook::logging::Output;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let runtime = match &cli.command {
+        Command::Worker(args) if args.worker_threads == 1 => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Worker(args) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(args.worker_threads));
+            builder
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     let output = match &cli.command {
         // `dev` shares its terminal with the receiver: full logs go to a file it names.
         Command::Dev(_) => match stephook::temporal::dev::log_file() {

@@ -53,7 +53,16 @@ pub struct WorkerArgs {
     pub retention: String,
     #[command(flatten)]
     pub agent: super::agent_config::AgentArgs,
+    /// Threads that run the worker (1: a single-threaded runtime, which spends the least CPU
+    /// per step; more for a worker that should use several cores; 1 to 64).
+    #[arg(long, env = "STEPHOOK_WORKER_THREADS", default_value_t = DEFAULT_WORKER_THREADS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub worker_threads: u16,
 }
+
+/// One thread: `stephook bench temporal` measured less CPU per step than with two, at the same
+/// throughput (the dev server is the limit, not the worker).
+pub const DEFAULT_WORKER_THREADS: u16 = 1;
 
 /// A worker's settings, validated; nothing is connected yet.
 #[derive(Debug, Clone)]
