@@ -10,6 +10,7 @@ mod input;
 mod local_store;
 mod newcomer;
 mod outbox;
+mod python_interop;
 mod replay;
 mod resilience;
 mod runs;
