@@ -7,8 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::fmt;
 
+/// The user's role, which a plain-string message gets.
+pub const USER_ROLE: &str = "user";
 /// The role a plain-string message gets.
-pub const DEFAULT_ROLE: &str = "user";
+pub const DEFAULT_ROLE: &str = USER_ROLE;
 const TEXT_PART: &str = "text";
 
 /// One message of an agent run; roles are kept.

@@ -6,6 +6,7 @@
 //!   as everything a person reads does: `fail-at:1` fails the first step);
 //! - `sleep-ms:N` — every step takes N milliseconds (the caller sleeps; this stays pure).
 
+use crate::message::USER_ROLE;
 use crate::{Message, Usage};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -15,6 +16,10 @@ pub const DEMO_PROVIDER: &str = "offline";
 pub const STEP_BODY_ERROR_TYPE: &str = "StepBodyFailed";
 const FAIL_AT_MARKER: &str = "fail-at:";
 const SLEEP_MARKER: &str = "sleep-ms:";
+/// How much of the user's message a reply quotes. A reply must not grow with the conversation:
+/// quoting the last message of any role (as the echo once did) quoted, escaped, the previous
+/// reply, which doubled every step (2 MB by step 20, past Temporal's payload limit).
+const ECHO_QUOTE_MAX_CHARS: usize = 200;
 
 /// What a step produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +59,7 @@ pub fn plan_step(messages: &[Message], index: u32) -> StepPlan {
             }),
         };
     }
-    let last = messages.last().map_or("", |m| m.content.as_str());
-    let reply = format!("step {number}: echo {last:?}");
+    let reply = format!("step {number}: echo {:?}", echo_quote(messages));
     let prompt_tokens = token_count(messages.iter().map(|m| m.content.as_str()));
     let completion_tokens = token_count([reply.as_str()]);
     StepPlan {
@@ -73,6 +77,22 @@ pub fn plan_step(messages: &[Message], index: u32) -> StepPlan {
             stop_reason: "end_turn".to_owned(),
         }),
     }
+}
+
+/// The user's last message, cut to `ECHO_QUOTE_MAX_CHARS` (the run's input when no message is
+/// the user's).
+fn echo_quote(messages: &[Message]) -> String {
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == USER_ROLE)
+        .or(messages.last())
+        .map_or("", |m| m.content.as_str());
+    let mut quote: String = last.chars().take(ECHO_QUOTE_MAX_CHARS).collect();
+    if quote.len() < last.len() {
+        quote.push('…');
+    }
+    quote
 }
 
 fn marker_value(messages: &[Message], marker: &str) -> Option<u64> {
@@ -109,6 +129,38 @@ mod tests {
             out.usage.total_tokens,
             out.usage.prompt_tokens + out.usage.completion_tokens
         );
+    }
+
+    #[test]
+    fn a_reply_quotes_the_users_message_and_does_not_grow_with_the_conversation() {
+        // The conversation as the Temporal echo sees it: the user, then each step's reply.
+        let mut conversation = msgs(&["plan a \"trip\""]);
+        let mut lengths = Vec::new();
+        for index in 0..20 {
+            let reply = plan_step(&conversation, index).result.unwrap().reply;
+            lengths.push(reply.len());
+            conversation.push(Message {
+                role: "assistant".to_owned(),
+                content: reply,
+            });
+        }
+        assert!(lengths.iter().all(|&n| n < 64), "{lengths:?}");
+        assert_eq!(
+            conversation[1].content,
+            "step 1: echo \"plan a \\\"trip\\\"\""
+        );
+        assert_eq!(
+            conversation[20].content,
+            "step 20: echo \"plan a \\\"trip\\\"\""
+        );
+    }
+
+    #[test]
+    fn a_long_message_is_quoted_cut() {
+        let long = "word ".repeat(1000);
+        let reply = plan_step(&msgs(&[&long]), 0).result.unwrap().reply;
+        assert!(reply.len() < ECHO_QUOTE_MAX_CHARS + 40, "{}", reply.len());
+        assert!(reply.ends_with("…\""), "{reply}");
     }
 
     #[test]

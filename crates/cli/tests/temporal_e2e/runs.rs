@@ -327,3 +327,33 @@ async fn run_without_a_worker_says_so_once_and_waits_for_one() {
     assert_eq!(outcome.result.map(|r| r.steps), Some(1));
     worker.stop().await.expect("graceful stop");
 }
+
+/// The offline echo once quoted the previous reply, escaped, so each reply was twice as long as
+/// the one before: kilobytes by step 10 (in every payload, the cache and the store), 2 MB by
+/// step 20, and a run of 25 steps failed with `ConversationTooLarge` (the guard below
+/// Temporal's 2 MB payload limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_echo_run_completes_with_replies_that_do_not_grow() {
+    const STEPS: u32 = 25;
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+
+    let handle = env
+        .start_run("long-echo", &["plan a \"trip\""], STEPS)
+        .await;
+    let result = harness::result(&handle).await;
+
+    assert_eq!((result.steps, result.webhooks_delivered), (STEPS, STEPS));
+    let steps = env.steps("long-echo").await;
+    assert_eq!(steps.len(), STEPS as usize);
+    let last = steps.last().expect("a last step");
+    let messages = env.store.step_messages(&last.id).await.expect("messages");
+    let reply = messages
+        .first()
+        .and_then(|m| m.content.clone())
+        .expect("the step's reply");
+    assert_eq!(reply, "step 25: echo \"plan a \\\"trip\\\"\"");
+    worker.stop().await.expect("graceful stop");
+}
