@@ -160,6 +160,21 @@ impl Env {
             .get_workflow_handle::<AgentWorkflow>(workflow_id_for(run_id))
     }
 
+    /// The real `stephook worker` binary on this env's server, queue, store and receiver (no key,
+    /// no signature), its stdout discarded; the caller picks stderr and spawns it.
+    pub fn worker_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"));
+        command
+            .args(["worker", "--task-queue", &self.task_queue])
+            .env("TEMPORAL_ADDRESS", self.server.address())
+            .env("STEPHOOK_DATABASE_URL", &self.database_url)
+            .env("STEP_COMPLETE_WEBHOOK", self.receiver.url())
+            .env_remove("STEP_COMPLETE_KEY")
+            .env_remove("STEP_COMPLETE_SIGNING_SECRET")
+            .stdout(std::process::Stdio::null());
+        command
+    }
+
     /// The run's stored steps, oldest first.
     pub async fn steps(&self, run_id: &str) -> Vec<stephook_core::Step> {
         let mut steps = self
@@ -343,5 +358,36 @@ impl Drop for TestWorker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(Stop::Crash);
         }
+    }
+}
+
+/// Another process's connection to the SQLite store, which can hold its write lock: the store
+/// "down" for everyone else until it is released.
+pub struct StoreBlocker(sqlx::SqliteConnection);
+
+impl StoreBlocker {
+    pub async fn open(env: &Env) -> Self {
+        use sqlx::Connection;
+        Self(
+            sqlx::SqliteConnection::connect(&env.database_url)
+                .await
+                .expect("open the store file"),
+        )
+    }
+
+    pub async fn lock(&mut self) {
+        use sqlx::Executor;
+        self.0
+            .execute("BEGIN EXCLUSIVE")
+            .await
+            .expect("take the write lock");
+    }
+
+    pub async fn release(mut self) {
+        use sqlx::Executor;
+        self.0
+            .execute("ROLLBACK")
+            .await
+            .expect("release the write lock");
     }
 }

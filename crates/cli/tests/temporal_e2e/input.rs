@@ -28,15 +28,9 @@ async fn chat_shaped_input_runs_and_bad_input_fails_the_run_at_once_naming_the_f
     };
     let log_path = env.server_dir().join("worker.log");
     let log = std::fs::File::create(&log_path).expect("a log file");
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
-        .args(["worker", "--task-queue", &env.task_queue])
-        .env("TEMPORAL_ADDRESS", env.server.address())
-        .env("STEPHOOK_DATABASE_URL", &env.database_url)
-        .env("STEP_COMPLETE_WEBHOOK", env.receiver.url())
+    let mut worker = env
+        .worker_command()
         .env("RUST_LOG", "info")
-        .env_remove("STEP_COMPLETE_KEY")
-        .env_remove("STEP_COMPLETE_SIGNING_SECRET")
-        .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
         .expect("start stephook worker");

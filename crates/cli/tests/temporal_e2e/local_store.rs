@@ -2,8 +2,7 @@
 //! the store or the worker meanwhile. The store is made unreachable by another connection holding
 //! SQLite's write lock; the worker is a real `stephook worker` process, killed with SIGKILL.
 
-use crate::harness::{self, env, wait_until_delivered};
-use sqlx::{Connection, Executor};
+use crate::harness::{self, StoreBlocker, env, wait_until_delivered};
 use std::time::Duration;
 use stephook_core::{StepId, StepStatus};
 use stephook_testkit::Reply;
@@ -57,22 +56,13 @@ async fn a_store_down_past_the_local_budget_is_stored_by_the_regular_activity() 
         return;
     };
     let worker = env.start_worker();
-    let mut blocker = sqlx::SqliteConnection::connect(&env.database_url)
-        .await
-        .expect("open the store file");
+    let mut blocker = StoreBlocker::open(&env).await;
     // Nothing writes the store before the first step is stored: lock it first.
-    blocker
-        .execute("BEGIN EXCLUSIVE")
-        .await
-        .expect("take the write lock");
+    blocker.lock().await;
     let handle = env.start_run("store-locked", &["go"], 1).await;
     wait_until_storing(&handle).await;
     tokio::time::sleep(LOCKED_PAST_THE_LOCAL_BUDGET).await;
-    blocker
-        .execute("ROLLBACK")
-        .await
-        .expect("release the write lock");
-    drop(blocker);
+    blocker.release().await;
     let result = harness::result(&handle).await;
 
     assert_eq!(result.steps, 1);
@@ -94,28 +84,15 @@ async fn a_worker_killed_while_storing_locally_and_another_stores_the_step_once(
     let Some(env) = env(Reply::Status(200)).await else {
         return;
     };
-    let binary = env!("CARGO_BIN_EXE_stephook");
     let spawn = || {
-        std::process::Command::new(binary)
-            .args(["worker", "--task-queue", &env.task_queue])
-            .env("TEMPORAL_ADDRESS", env.server.address())
-            .env("STEPHOOK_DATABASE_URL", &env.database_url)
-            .env("STEP_COMPLETE_WEBHOOK", env.receiver.url())
-            .env_remove("STEP_COMPLETE_KEY")
-            .env_remove("STEP_COMPLETE_SIGNING_SECRET")
-            .stdout(std::process::Stdio::null())
+        env.worker_command()
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start stephook worker")
     };
     let mut first = spawn();
-    let mut blocker = sqlx::SqliteConnection::connect(&env.database_url)
-        .await
-        .expect("open the store file");
-    blocker
-        .execute("BEGIN EXCLUSIVE")
-        .await
-        .expect("take the write lock");
+    let mut blocker = StoreBlocker::open(&env).await;
+    blocker.lock().await;
     let handle = env.start_run("killed-storing", &["go"], 2).await;
     wait_until_storing(&handle).await;
     // The local create_step is waiting for the lock: kill the process that runs it.
@@ -127,11 +104,7 @@ async fn a_worker_killed_while_storing_locally_and_another_stores_the_step_once(
     first.kill().expect("SIGKILL the worker");
     first.wait().expect("reap it");
     let mut second = spawn();
-    blocker
-        .execute("ROLLBACK")
-        .await
-        .expect("release the write lock");
-    drop(blocker);
+    blocker.release().await;
     let result = harness::result(&handle).await;
     second.kill().expect("stop the second worker");
     second.wait().expect("reap it");

@@ -4,10 +4,9 @@
 //! it, with the same `webhook-id`, and no command run. And the agent never waits for it.
 
 use crate::harness::{
-    self, RUN_TIMEOUT, TEST_OUTBOX_GRACE, env, wait_for_steps_done, wait_until_delivered,
-    webhook_ids_for,
+    self, RUN_TIMEOUT, StoreBlocker, TEST_OUTBOX_GRACE, env, wait_for_steps_done,
+    wait_until_delivered, webhook_ids_for,
 };
-use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 use stephook_core::StepId;
 use stephook_store::{AttemptPath, DeliveryState};
@@ -160,9 +159,7 @@ async fn the_store_unreachable_during_the_notification_loses_nothing() {
         return;
     };
     let worker = env.start_worker();
-    let mut blocker = sqlx::SqliteConnection::connect(&env.database_url)
-        .await
-        .expect("open the store file");
+    let mut blocker = StoreBlocker::open(&env).await;
     let handle = env.start_run("store-down", &["go"], 1).await;
     // The first attempt is sent and recorded; then another process takes the write lock.
     wait_for_steps_done(&handle, 1).await;
@@ -179,18 +176,11 @@ async fn the_store_unreachable_during_the_notification_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    blocker
-        .execute("BEGIN EXCLUSIVE")
-        .await
-        .expect("take the write lock");
+    blocker.lock().await;
     let locked_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let sent_while_locked = env.receiver.count();
-    blocker
-        .execute("ROLLBACK")
-        .await
-        .expect("release the write lock");
-    drop(blocker);
+    blocker.release().await;
     let result = harness::result(&handle).await;
     env.receiver.set_reply(Reply::Status(200));
 

@@ -151,15 +151,8 @@ async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
     let Some(env) = env(Reply::Status(200)).await else {
         return;
     };
-    let binary = env!("CARGO_BIN_EXE_stephook");
-    let mut worker = std::process::Command::new(binary)
-        .args(["worker", "--task-queue", &env.task_queue])
-        .env("TEMPORAL_ADDRESS", env.server.address())
-        .env("STEPHOOK_DATABASE_URL", &env.database_url)
-        .env("STEP_COMPLETE_WEBHOOK", env.receiver.url())
-        .env_remove("STEP_COMPLETE_KEY")
-        .env_remove("STEP_COMPLETE_SIGNING_SECRET")
-        .stdout(std::process::Stdio::null())
+    let mut worker = env
+        .worker_command()
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start stephook worker");
@@ -187,7 +180,7 @@ async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let unreachable = std::process::Command::new(binary)
+    let unreachable = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
         .arg("worker")
         .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{closed_port}"))
         .env("STEPHOOK_DATABASE_URL", &env.database_url)
