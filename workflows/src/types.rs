@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 /// Steps a run with a model takes at most when the input does not say (as Letta's loop).
 pub const DEFAULT_MAX_STEPS: u32 = 50;
 /// Steps a run takes on the offline echo (a worker without a model) when the input does not
-/// say: the echo goes on until `max_steps`, and this keeps runs short.
-pub const DEFAULT_ECHO_STEPS: u32 = 3;
+/// say: the same default as direct mode's.
+pub use stephook_core::step_body::DEFAULT_ECHO_STEPS;
 /// An upper bound that keeps one run's history well inside Temporal's limits (each step adds
 /// about a dozen events; histories warn at 10 240).
 pub const MAX_STEPS_LIMIT: u32 = 200;

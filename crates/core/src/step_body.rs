@@ -11,6 +11,9 @@ use crate::{Message, Usage};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// Steps a run takes on the offline echo when its input does not say, in either mode: the echo
+/// goes on until its step count, and this keeps runs short.
+pub const DEFAULT_ECHO_STEPS: u32 = 3;
 pub const DEMO_MODEL: &str = "stephook-offline-echo";
 pub const DEMO_PROVIDER: &str = "offline";
 pub const STEP_BODY_ERROR_TYPE: &str = "StepBodyFailed";

@@ -6,14 +6,11 @@ use crate::cli::RunArgs;
 use crate::open;
 use crate::report::{EXIT_NOTIFICATION_DEAD, ExitWith};
 use std::time::Instant;
-use stephook_core::step_body::plan_step;
+use stephook_core::step_body::{DEFAULT_ECHO_STEPS, plan_step};
 use stephook_core::{Message, StepId, StepMetrics, duration_millis};
 use stephook_direct::{Dispatcher, DispatcherConfig, DispatcherHandle, StepManager};
 use stephook_store::{ClaimScope, Delivery, DeliveryState, Store};
 use tokio::sync::watch;
-
-/// Steps of a direct run when `--steps` does not say (the offline body goes on until then).
-const DIRECT_STEPS: u32 = 3;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let webhook = open::webhook(&args.webhook)?;
@@ -44,7 +41,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     println!(
         "direct run {run_id}: agent {}, {} steps, webhook {}",
         args.agent_id,
-        args.steps.unwrap_or(DIRECT_STEPS),
+        args.steps.unwrap_or(DEFAULT_ECHO_STEPS),
         if webhook.is_configured() {
             "on"
         } else {
@@ -96,7 +93,7 @@ async fn agent_loop(manager: &StepManager, args: &RunArgs, run_id: &str) -> Loop
         let _ = interrupt_tx.send(true);
     });
     let outcome = 'steps: {
-        let total = args.steps.unwrap_or(DIRECT_STEPS);
+        let total = args.steps.unwrap_or(DEFAULT_ECHO_STEPS);
         for index in 0..total {
             let number = index + 1;
             if *interrupted.borrow() {
