@@ -30,6 +30,10 @@ impl Store {
             DatabaseKind::Sqlite => AnyPoolOptions::new()
                 .max_connections(SQLITE_MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                // An SQLite connection is a file handle in this process: it cannot go stale the
+                // way a network connection does, and testing it costs a round trip to its thread
+                // on every acquire (three per step).
+                .test_before_acquire(false)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         conn.execute(SQLITE_PRAGMAS).await?;

@@ -2,6 +2,7 @@
 //! file in WAL mode) or PostgreSQL (shared, multi-worker). One portable SQL dialect serves both
 //! through sqlx's `Any` driver, so every query is written, and tested, once.
 
+mod batch;
 mod clock;
 mod connect;
 mod deliveries;

@@ -1,8 +1,9 @@
 //! Steps and step metrics.
 
+use crate::batch::Batch;
 use crate::{Notify, Source, Store, StoreError};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 use stephook_core::chat::ChatMessage;
 use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 
@@ -49,7 +50,9 @@ impl Store {
     pub async fn insert_step(&self, step: &Step) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
         let mut tx = self.begin_write().await?;
-        write_step(&mut tx, step, false).await?;
+        let mut batch = Batch::new(self.kind);
+        write_step(&mut batch, step, false);
+        batch.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -79,25 +82,27 @@ impl Store {
         notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
         let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        write_step(&mut tx, step, true).await?;
+        // Encoded before the transaction begins: the write lock is held only while it writes.
+        let mut batch = Batch::new(self.kind);
+        write_step(&mut batch, step, true);
         if !messages.is_empty() {
-            write_messages(&mut tx, &step.id, messages).await?;
+            write_messages(&mut batch, &step.id, messages)?;
         }
         if let Some(notify) = notify.filter(|_| step.status.is_terminal()) {
             crate::deliveries::enqueue(
-                &mut tx,
+                &mut batch,
                 self.kind,
                 (&step.id, step.status),
                 Source::Temporal,
                 notify,
                 false,
-            )
-            .await?;
+            );
         }
         if let Some(metrics) = metrics {
-            write_metrics(&mut tx, &step.id, metrics).await?;
+            write_metrics(&mut batch, &step.id, metrics);
         }
+        let mut tx = self.begin_write().await?;
+        batch.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -209,20 +214,21 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
+            let mut batch = Batch::new(self.kind);
             if let Some(metrics) = update.metrics {
-                write_metrics(&mut tx, id, metrics).await?;
+                write_metrics(&mut batch, id, metrics);
             }
             if let Some(notify) = notify {
                 crate::deliveries::enqueue(
-                    &mut tx,
+                    &mut batch,
                     self.kind,
                     (id, update.status),
                     Source::Direct,
                     notify,
                     true,
-                )
-                .await?;
+                );
             }
+            batch.execute(&mut tx).await?;
             tx.commit().await?;
             return Ok(TerminalTransition::Applied);
         }
@@ -247,11 +253,7 @@ impl Store {
     }
 }
 
-async fn write_step(
-    tx: &mut Transaction<'_, Any>,
-    step: &Step,
-    replace: bool,
-) -> Result<(), StoreError> {
+fn write_step<'q>(batch: &mut Batch<'q>, step: &'q Step, replace: bool) {
     let on_conflict = if replace {
         " ON CONFLICT (id) DO UPDATE SET agent_id = excluded.agent_id, run_id = excluded.run_id, \
           status = excluded.status, model = excluded.model, provider = excluded.provider, \
@@ -263,77 +265,67 @@ async fn write_step(
     } else {
         ""
     };
-    sqlx::query(&format!(
-        "INSERT INTO steps ({STEP_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-           $17){on_conflict}"
-    ))
-    .bind(step.id.as_str())
-    .bind(step.agent_id.as_str())
-    .bind(step.run_id.clone())
-    .bind(step.status.as_str())
-    .bind(step.usage.model.clone())
-    .bind(step.usage.provider.clone())
-    .bind(step.usage.prompt_tokens)
-    .bind(step.usage.completion_tokens)
-    .bind(step.usage.total_tokens)
-    .bind(step.stop_reason.clone())
-    .bind(step.error_type.clone())
-    .bind(step.error_data.as_ref().map(|v| v.to_string()))
-    .bind(step.created_at)
-    .bind(step.updated_at)
-    .bind(step.completed_at)
-    .bind(step.usage.cached_tokens)
-    .bind(step.usage.reasoning_tokens)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    batch
+        .push(format!(
+            "INSERT INTO steps ({STEP_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+               $17){on_conflict}"
+        ))
+        .bind(step.id.as_str())
+        .bind(step.agent_id.as_str())
+        .bind(step.run_id.clone())
+        .bind(step.status.as_str())
+        .bind(step.usage.model.clone())
+        .bind(step.usage.provider.clone())
+        .bind(step.usage.prompt_tokens)
+        .bind(step.usage.completion_tokens)
+        .bind(step.usage.total_tokens)
+        .bind(step.stop_reason.clone())
+        .bind(step.error_type.clone())
+        .bind(step.error_data.as_ref().map(|v| v.to_string()))
+        .bind(step.created_at)
+        .bind(step.updated_at)
+        .bind(step.completed_at)
+        .bind(step.usage.cached_tokens)
+        .bind(step.usage.reasoning_tokens);
 }
 
 /// Replaces the step's messages (a retried `create_step` writes the same ones again).
-async fn write_messages(
-    tx: &mut Transaction<'_, Any>,
-    id: &StepId,
+fn write_messages<'q>(
+    batch: &mut Batch<'q>,
+    id: &'q StepId,
     messages: &[ChatMessage],
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM step_messages WHERE step_id = $1")
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
+    batch
+        .push("DELETE FROM step_messages WHERE step_id = $1")
+        .bind(id.as_str());
     for (seq, message) in messages.iter().enumerate() {
         let text =
             serde_json::to_string(message).map_err(|e| StoreError::corrupt("step_messages", e))?;
-        sqlx::query("INSERT INTO step_messages (step_id, seq, message) VALUES ($1, $2, $3)")
+        batch
+            .push("INSERT INTO step_messages (step_id, seq, message) VALUES ($1, $2, $3)")
             .bind(id.as_str())
             .bind(i64::try_from(seq).unwrap_or(i64::MAX))
-            .bind(text)
-            .execute(&mut **tx)
-            .await?;
+            .bind(text);
     }
     Ok(())
 }
 
-async fn write_metrics(
-    tx: &mut Transaction<'_, Any>,
-    id: &StepId,
-    metrics: StepMetrics,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at, \
+fn write_metrics<'q>(batch: &mut Batch<'q>, id: &'q StepId, metrics: StepMetrics) {
+    batch
+        .push(
+            "INSERT INTO step_metrics (step_id, step_ms, model_call_ms, recorded_at, \
            tool_execution_ms) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (step_id) DO UPDATE SET step_ms = excluded.step_ms, \
          model_call_ms = excluded.model_call_ms, recorded_at = excluded.recorded_at, \
          tool_execution_ms = excluded.tool_execution_ms",
-    )
-    .bind(id.as_str())
-    .bind(metrics.step_ms)
-    .bind(metrics.model_call_ms)
-    .bind(now_millis())
-    .bind(metrics.tool_execution_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        )
+        .bind(id.as_str())
+        .bind(metrics.step_ms)
+        .bind(metrics.model_call_ms)
+        .bind(now_millis())
+        .bind(metrics.tool_execution_ms);
 }
 
 pub(crate) fn step_from_row(row: &AnyRow) -> Result<Step, StoreError> {

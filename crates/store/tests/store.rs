@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
+use stephook_core::chat::{ChatMessage, ChatRole};
 use stephook_core::{Endpoint, Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 use stephook_store::{
     ActivityAttempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, DeliveryState,
@@ -34,6 +35,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     upsert_is_idempotent_and_keeps_metrics,
     create_step_writes_its_notification_row_once,
+    create_step_writes_step_messages_metrics_and_row_in_one_go,
     terminal_updates_apply_once_and_queue_one_delivery,
     unknown_and_conflicting_updates_are_errors,
     claims_lease_rows_and_never_hand_one_out_twice,
@@ -242,6 +244,61 @@ async fn create_step_writes_its_notification_row_once(store: Store) {
     let row = store.delivery(&step.id).await.unwrap().expect("a row");
     assert_eq!(row.state, DeliveryState::Delivered);
     assert!(claim_all(&store, LONG_LEASE_MS).await.is_empty());
+}
+
+/// `create_step`'s writes go to the database as one batch (one trip to SQLite's thread): each
+/// statement must still get its own parameters, in order, and a retry must still replace the
+/// messages and keep the row.
+async fn create_step_writes_step_messages_metrics_and_row_in_one_go(store: Store) {
+    // Arrange: a step with three messages, one carrying text that looks like SQL parameters.
+    let mut step = Step::pending(
+        StepId::derived("wf/run", 4),
+        "agent-9",
+        Some("run-9".into()),
+    );
+    step.status = StepStatus::Success;
+    step.stop_reason = Some("end_turn".into());
+    step.usage.total_tokens = 42;
+    let messages = vec![
+        ChatMessage::text(ChatRole::Assistant, "first $1 $2"),
+        ChatMessage::text(ChatRole::Tool, "second"),
+        ChatMessage::text(ChatRole::Assistant, "third; DROP TABLE steps"),
+    ];
+    let metrics = StepMetrics {
+        step_ms: 12,
+        model_call_ms: 7,
+        tool_execution_ms: Some(3),
+    };
+
+    // Act
+    store
+        .upsert_step_with_messages(&step, Some(metrics), &messages, to_endpoint(Duration::ZERO))
+        .await
+        .unwrap();
+
+    // Assert: every statement wrote what it was given.
+    let stored = store.step(&step.id).await.unwrap().expect("the step");
+    assert_eq!(stored.agent_id, "agent-9");
+    assert_eq!(stored.run_id.as_deref(), Some("run-9"));
+    assert_eq!(stored.status, StepStatus::Success);
+    assert_eq!(stored.stop_reason.as_deref(), Some("end_turn"));
+    assert_eq!(stored.usage.total_tokens, 42);
+    assert_eq!(store.step_messages(&step.id).await.unwrap(), messages);
+    assert_eq!(store.step_metrics(&step.id).await.unwrap(), Some(metrics));
+    let row = store.delivery(&step.id).await.unwrap().expect("a row");
+    assert_eq!(row.state, DeliveryState::Pending);
+    assert_eq!(row.step_status, StepStatus::Success);
+
+    // Act: a retry with other messages.
+    let retried = vec![ChatMessage::text(ChatRole::Assistant, "only one")];
+    store
+        .upsert_step_with_messages(&step, Some(metrics), &retried, to_endpoint(Duration::ZERO))
+        .await
+        .unwrap();
+
+    // Assert: the messages are replaced, the step and its row are still one each.
+    assert_eq!(store.step_messages(&step.id).await.unwrap(), retried);
+    assert_eq!(claim_all(&store, LONG_LEASE_MS).await.len(), 1);
 }
 
 async fn terminal_updates_apply_once_and_queue_one_delivery(store: Store) {

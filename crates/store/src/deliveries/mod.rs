@@ -26,10 +26,11 @@ pub use query::DeliveryQuery;
 pub use registry::{DISPATCHER_HEARTBEAT, DispatcherRegistration, FLEET_MEMORY, ServedEndpoint};
 pub use requeue::{Rebind, RequeueOutcome};
 
+use crate::batch::Batch;
 use crate::clock::now_sql;
 use crate::{Store, StoreError};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 use std::fmt;
 use std::str::FromStr;
 use stephook_core::{DatabaseKind, Endpoint, StepId, StepStatus, now_millis};
@@ -184,17 +185,17 @@ impl<'a> NotifyTo<'a> {
     }
 }
 
-/// Writes a step's notification row in the caller's transaction, as `notify` says. `replace` (direct mode's terminal transition, which happens
-/// once) resets an existing row; otherwise an existing row is left as it is, so a retried
+/// Adds a step's notification row to the caller's batch (it runs in the caller's transaction),
+/// as `notify` says. `replace` (direct mode's terminal transition, which happens once) resets an existing row; otherwise an existing row is left as it is, so a retried
 /// `create_step` never re-queues a notification that was already delivered.
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'_, Any>,
+pub(crate) fn enqueue<'q>(
+    batch: &mut Batch<'q>,
     kind: DatabaseKind,
-    (id, status): (&StepId, StepStatus),
+    (id, status): (&'q StepId, StepStatus),
     source: Source,
-    notify: Notify<'_>,
+    notify: Notify<'q>,
     replace: bool,
-) -> Result<(), StoreError> {
+) {
     let db_now = now_sql(kind);
     let on_conflict = if replace {
         "DO UPDATE SET step_status = excluded.step_status, state = 'pending', \
@@ -205,23 +206,21 @@ pub(crate) async fn enqueue(
         "DO NOTHING"
     };
     let (endpoint, endpoint_url) = notify.to.parts();
-    sqlx::query(&format!(
-        "INSERT INTO webhook_deliveries \
-           (step_id, step_status, state, source, attempts, scheduled_attempts, next_attempt_at, \
-            created_at, updated_at, endpoint, endpoint_url) \
-         VALUES ($1, $2, 'pending', $3, 0, 0, {db_now} + $4, $5, $5, $6, $7) \
-         ON CONFLICT (step_id) {on_conflict}"
-    ))
-    .bind(id.as_str())
-    .bind(status.as_str())
-    .bind(source.as_str())
-    .bind(stephook_core::duration_millis(notify.after))
-    .bind(now_millis())
-    .bind(endpoint)
-    .bind(endpoint_url)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    batch
+        .push(format!(
+            "INSERT INTO webhook_deliveries \
+               (step_id, step_status, state, source, attempts, scheduled_attempts, \
+                next_attempt_at, created_at, updated_at, endpoint, endpoint_url) \
+             VALUES ($1, $2, 'pending', $3, 0, 0, {db_now} + $4, $5, $5, $6, $7) \
+             ON CONFLICT (step_id) {on_conflict}"
+        ))
+        .bind(id.as_str())
+        .bind(status.as_str())
+        .bind(source.as_str())
+        .bind(stephook_core::duration_millis(notify.after))
+        .bind(now_millis())
+        .bind(endpoint)
+        .bind(endpoint_url);
 }
 
 impl Store {
