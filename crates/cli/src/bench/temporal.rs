@@ -10,6 +10,7 @@ use super::load::{Load, LoadResult, run_one};
 use super::model_server::ModelServer;
 use super::procfs::Procfs;
 use super::receiver::{Receiver, Tally};
+use super::server_requests::{Requests, SHOWN_OPERATIONS};
 use super::worker_process::{WorkerProcess, WorkerSpec, compression_name};
 use crate::cli::BenchTemporalArgs;
 use crate::temporal::{DevServer, DevServerOptions, TemporalArgs, connect};
@@ -78,6 +79,8 @@ struct RunFigures {
     worker_cpu_s: f64,
     /// The dev server's CPU time during the load (its whole process tree).
     server_cpu_s: f64,
+    /// The requests the dev server answered during the load.
+    server_requests: Requests,
     /// Commit to arrival (runs with webhooks).
     latency: Option<Latency>,
     peak_rss_mib: f64,
@@ -286,9 +289,15 @@ async fn measure(
     steps: Steps,
 ) -> anyhow::Result<RunFigures> {
     let webhooks = endpoint != Endpoint::Off;
-    let server = DevServer::start(DevServerOptions::default())
-        .await
-        .context("cannot start the Temporal dev server")?;
+    let server = DevServer::start(DevServerOptions {
+        metrics: true,
+        ..DevServerOptions::default()
+    })
+    .await
+    .context("cannot start the Temporal dev server")?;
+    let metrics_url = server
+        .metrics_url()
+        .context("the dev server serves no metrics")?;
     let receiver = if webhooks {
         Some(Receiver::start().await?)
     } else {
@@ -341,6 +350,7 @@ async fn measure(
     }
     let cpu_before = worker.cpu_seconds()?;
     let server_cpu_before = procfs.tree_cpu_seconds(server.pid())?;
+    let requests_before = Requests::read(&metrics_url).await?;
     let run_id_prefix = format!("bench-{label}");
     let load = Load {
         client: &client,
@@ -356,6 +366,7 @@ async fn measure(
     worker.ensure_running()?;
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
     let server_cpu_s = procfs.tree_cpu_seconds(server.pid())? - server_cpu_before;
+    let server_requests = Requests::read(&metrics_url).await?.since(&requests_before);
     let recovery = match (&receiver, endpoint) {
         (Some(receiver), Endpoint::Down) => {
             receiver.set_status(200);
@@ -397,6 +408,7 @@ async fn measure(
         load,
         worker_cpu_s,
         server_cpu_s,
+        server_requests,
         latency,
         peak_rss_mib,
         tally,
@@ -497,6 +509,19 @@ fn print_run(title: &str, run: &RunFigures) {
         "  dev server CPU {:.2} s = {:.2} s per 1000 steps",
         run.server_cpu_s,
         run.server_cpu_per_1000_steps()
+    );
+    let per_step = |n: u64| n as f64 / (load.steps.max(1) as f64);
+    let busiest: Vec<String> = run
+        .server_requests
+        .busiest()
+        .into_iter()
+        .take(SHOWN_OPERATIONS)
+        .map(|(operation, n)| format!("{operation} {:.2}", per_step(n)))
+        .collect();
+    println!(
+        "  dev server requests per step, all its services {:.2} ({})",
+        per_step(run.server_requests.total()),
+        busiest.join(", ")
     );
     if let Some(latency) = &run.latency {
         println!(

@@ -35,6 +35,8 @@ pub struct DevServerOptions {
     pub db_filename: Option<PathBuf>,
     /// Extra namespaces to create ("default" always exists).
     pub namespaces: Vec<String>,
+    /// Serve the server's Prometheus metrics on a free port (see [`DevServer::metrics_url`]).
+    pub metrics: bool,
     /// Server log level (debug, info, warn, error).
     pub log_level: String,
     /// Let the server write to this process's stderr instead of a captured log file.
@@ -49,6 +51,7 @@ impl Default for DevServerOptions {
             ui_port: None,
             db_filename: None,
             namespaces: Vec::new(),
+            metrics: false,
             log_level: "warn".to_owned(),
             inherit_output: false,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
@@ -60,6 +63,7 @@ pub struct DevServer {
     child: Child,
     port: u16,
     ui_port: Option<u16>,
+    metrics_port: Option<u16>,
     /// The captured output; removed with the server.
     log: Option<PathBuf>,
 }
@@ -115,6 +119,10 @@ impl DevServer {
         for namespace in &options.namespaces {
             command.args(["--namespace", namespace]);
         }
+        let metrics_port = options.metrics.then(free_port).transpose()?;
+        if let Some(metrics_port) = metrics_port {
+            command.args(["--metrics-port", &metrics_port.to_string()]);
+        }
         let log = if options.inherit_output {
             command.stdout(Stdio::null()).stderr(Stdio::inherit());
             None
@@ -137,6 +145,7 @@ impl DevServer {
             child,
             port,
             ui_port: options.ui_port,
+            metrics_port,
             log,
         };
         server.wait_ready(options.startup_timeout).await?;
@@ -210,6 +219,12 @@ impl DevServer {
 
     /// Stops the server now (in-memory state is gone).
     /// The process this started (the CLI; the server may run below it).
+    /// Where the server's Prometheus metrics are, when started with `metrics`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_port
+            .map(|port| format!("http://{LOOPBACK}:{port}/metrics"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
