@@ -81,8 +81,8 @@ impl Store {
         messages: &[ChatMessage],
         notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
-        let _gate = self.write_gate().await;
-        // Encoded before the transaction begins: the write lock is held only while it writes.
+        // Encoded before the gate and the transaction: the write lock is held only while it
+        // writes.
         let mut batch = Batch::new(self.kind);
         write_step(&mut batch, step, true);
         if !messages.is_empty() {
@@ -101,6 +101,7 @@ impl Store {
         if let Some(metrics) = metrics {
             write_metrics(&mut batch, &step.id, metrics);
         }
+        let _gate = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         batch.execute(&mut tx).await?;
         tx.commit().await?;
