@@ -7,7 +7,6 @@ mod loopback;
 mod model_server;
 mod procfs;
 mod receiver;
-mod server_requests;
 mod temporal;
 mod worker_process;
 

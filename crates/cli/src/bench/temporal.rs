@@ -10,10 +10,10 @@ use super::load::{Load, LoadResult, run_one};
 use super::model_server::ModelServer;
 use super::procfs::Procfs;
 use super::receiver::{Receiver, Tally};
-use super::server_requests::{Requests, SHOWN_OPERATIONS};
 use super::worker_process::{WorkerProcess, WorkerSpec, compression_name};
 use crate::cli::BenchTemporalArgs;
-use crate::temporal::{DevServer, DevServerOptions, TemporalArgs, connect};
+use crate::temporal::server_requests::SHOWN_OPERATIONS;
+use crate::temporal::{DevServer, DevServerOptions, Requests, TemporalArgs, connect};
 use anyhow::{Context as _, bail};
 use std::collections::HashMap;
 use std::path::Path;
@@ -295,9 +295,6 @@ async fn measure(
     })
     .await
     .context("cannot start the Temporal dev server")?;
-    let metrics_url = server
-        .metrics_url()
-        .context("the dev server serves no metrics")?;
     let receiver = if webhooks {
         Some(Receiver::start().await?)
     } else {
@@ -350,7 +347,7 @@ async fn measure(
     }
     let cpu_before = worker.cpu_seconds()?;
     let server_cpu_before = procfs.tree_cpu_seconds(server.pid())?;
-    let requests_before = Requests::read(&metrics_url).await?;
+    let requests_before = server.requests().await?;
     let run_id_prefix = format!("bench-{label}");
     let load = Load {
         client: &client,
@@ -366,7 +363,7 @@ async fn measure(
     worker.ensure_running()?;
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
     let server_cpu_s = procfs.tree_cpu_seconds(server.pid())? - server_cpu_before;
-    let server_requests = Requests::read(&metrics_url).await?.since(&requests_before);
+    let server_requests = server.requests().await?.since(&requests_before);
     let recovery = match (&receiver, endpoint) {
         (Some(receiver), Endpoint::Down) => {
             receiver.set_status(200);

@@ -35,7 +35,7 @@ pub struct DevServerOptions {
     pub db_filename: Option<PathBuf>,
     /// Extra namespaces to create ("default" always exists).
     pub namespaces: Vec<String>,
-    /// Serve the server's Prometheus metrics on a free port (see [`DevServer::metrics_url`]).
+    /// Serve the server's Prometheus metrics on a free port (see [`DevServer::requests`]).
     pub metrics: bool,
     /// Server log level (debug, info, warn, error).
     pub log_level: String,
@@ -219,10 +219,13 @@ impl DevServer {
 
     /// Stops the server now (in-memory state is gone).
     /// The process this started (the CLI; the server may run below it).
-    /// Where the server's Prometheus metrics are, when started with `metrics`.
-    pub fn metrics_url(&self) -> Option<String> {
-        self.metrics_port
-            .map(|port| format!("http://{LOOPBACK}:{port}/metrics"))
+    /// The requests the server has answered so far, by operation; an error when it was not
+    /// started with `metrics`.
+    pub async fn requests(&self) -> anyhow::Result<super::Requests> {
+        let port = self
+            .metrics_port
+            .ok_or_else(|| anyhow!("the dev server was started without its metrics"))?;
+        super::Requests::read(&format!("http://{LOOPBACK}:{port}/metrics")).await
     }
 
     pub fn pid(&self) -> u32 {

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod dev;
 pub mod devserver;
 pub mod metrics;
+pub mod server_requests;
 pub mod start;
 pub mod worker;
 
@@ -13,6 +14,7 @@ pub use cancel::{CancelArgs, cancel};
 pub use connect::{TemporalArgs, connect};
 pub use dev::{DevArgs, dev};
 pub use devserver::{DevServer, DevServerOptions, TEMPORAL_CLI_VAR};
+pub use server_requests::Requests;
 pub use start::{
     AgentHandle, RunOutcome, RunWorkflowOptions, run_workflow, run_workflow_to,
     start_agent_workflow, ui_link,

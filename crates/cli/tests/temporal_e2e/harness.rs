@@ -66,10 +66,15 @@ pub fn free_port() -> u16 {
 
 /// A fresh environment, or `None` (with a notice) when the Temporal CLI is not installed.
 pub async fn env(reply: Reply) -> Option<Env> {
+    env_with(reply, DevServerOptions::default()).await
+}
+
+/// [`env`] with its dev server started as `options` say (its metrics served, say).
+pub async fn env_with(reply: Reply, options: DevServerOptions) -> Option<Env> {
     if !temporal_cli_installed() {
         return None;
     }
-    let server = DevServer::start(DevServerOptions::default())
+    let server = DevServer::start(options)
         .await
         .expect("start the Temporal dev server");
     let client = server.client().await.expect("connect to the dev server");

@@ -4,16 +4,23 @@
 use crate::harness::{self, env, wait_for_steps_done};
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
-use stephook::temporal::{RunWorkflowOptions, run_workflow_to};
+use stephook::temporal::{DevServerOptions, Requests, RunWorkflowOptions, run_workflow_to};
 use stephook_core::{StepStatus, WebhookArgs};
 use stephook_testkit::Reply;
 use stephook_workflows::AgentWorkflow;
 use temporalio_client::WorkflowFetchHistoryOptions;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
+/// How long the dev server may take to publish its request counters.
+const SERVER_METRICS_WAIT: Duration = Duration::from_secs(15);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_steps_are_stored_then_notified_in_order() {
-    let Some(env) = env(Reply::Status(200)).await else {
+    let server_metrics = DevServerOptions {
+        metrics: true,
+        ..DevServerOptions::default()
+    };
+    let Some(env) = harness::env_with(Reply::Status(200), server_metrics).await else {
         return;
     };
     env.probe_store_on_delivery();
@@ -106,6 +113,42 @@ async fn three_steps_are_stored_then_notified_in_order() {
     assert!(
         page.contains("temporal_"),
         "the SDK's metrics are served too:\n{page}"
+    );
+
+    // The echo's model calls end at once: none of them costs the server a heartbeat (the SDK
+    // sends a first heartbeat at once, so activities wait a second before their first). The
+    // server publishes its counters every second or so: wait until the completions show.
+    let completions = |served: &Requests| {
+        served
+            .0
+            .get("RespondActivityTaskCompleted")
+            .copied()
+            .unwrap_or(0)
+    };
+    let deadline = tokio::time::Instant::now() + SERVER_METRICS_WAIT;
+    let served = loop {
+        let served = env
+            .server
+            .requests()
+            .await
+            .expect("the dev server's requests");
+        if completions(&served) >= 6 || tokio::time::Instant::now() >= deadline {
+            break served;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        completions(&served) >= 6,
+        "three call_model and three webhook activities completed: {served:?}"
+    );
+    assert_eq!(
+        served
+            .0
+            .get("RecordActivityTaskHeartbeat")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "{served:?}"
     );
 
     worker.stop().await.expect("graceful stop");

@@ -1,6 +1,7 @@
-//! The requests the dev server answered during a load, by gRPC operation, read from its
-//! Prometheus counter `service_requests`. The server is the wall: a request fewer per step is
-//! server work saved for every step.
+//! The requests a dev server answered, by gRPC operation, read from its Prometheus counter
+//! `service_requests` (every service of the dev server counts: a completion the frontend passes
+//! on to the history service is two). The server is the wall: a request fewer per step is server
+//! work saved for every step.
 
 use anyhow::Context as _;
 use std::collections::BTreeMap;
