@@ -44,6 +44,10 @@ impl<'q> Batch<'q> {
     }
 
     pub(crate) async fn execute(self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        if self.statements.is_empty() {
+            // Nothing to write (a terminal update without metrics or a notification).
+            return Ok(());
+        }
         let statements = match self.kind {
             DatabaseKind::Sqlite => vec![joined(self.statements)],
             DatabaseKind::Postgres => self.statements,
