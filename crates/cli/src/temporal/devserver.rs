@@ -217,8 +217,6 @@ impl DevServer {
         text
     }
 
-    /// Stops the server now (in-memory state is gone).
-    /// The process this started (the CLI; the server may run below it).
     /// The requests the server has answered so far, by operation; an error when it was not
     /// started with `metrics`.
     pub async fn requests(&self) -> anyhow::Result<super::Requests> {
@@ -228,10 +226,12 @@ impl DevServer {
         super::Requests::read(&format!("http://{LOOPBACK}:{port}/metrics")).await
     }
 
+    /// The process this started (the CLI; the server may run below it).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Stops the server now (in-memory state is gone).
     pub fn stop(&mut self) {
         // Already exited is fine; anything else leaves nothing to do but wait.
         let _ = self.child.kill();

@@ -33,7 +33,7 @@ impl Requests {
             let Some((name, rest)) = line.split_once('{') else {
                 continue;
             };
-            if name != COUNTER && name != format!("{COUNTER}_total") {
+            if name.strip_suffix("_total").unwrap_or(name) != COUNTER {
                 continue;
             }
             let Some(operation) = label(rest, "operation") else {
@@ -59,6 +59,11 @@ impl Requests {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
         )
+    }
+
+    /// The requests of one operation (0 when it had none).
+    pub fn of(&self, operation: &str) -> u64 {
+        self.0.get(operation).copied().unwrap_or(0)
     }
 
     pub fn total(&self) -> u64 {
@@ -97,8 +102,9 @@ service_errors{operation="RecordActivityTaskHeartbeat"} 7
     fn requests_are_added_up_by_operation_and_nothing_else_is_counted() {
         let requests = Requests::parse(PAGE);
         assert_eq!(requests.0.len(), 2);
-        assert_eq!(requests.0["RespondWorkflowTaskCompleted"], 15);
-        assert_eq!(requests.0["RecordActivityTaskHeartbeat"], 4);
+        assert_eq!(requests.of("RespondWorkflowTaskCompleted"), 15);
+        assert_eq!(requests.of("RecordActivityTaskHeartbeat"), 4);
+        assert_eq!(requests.of("PollWorkflowTaskQueue"), 0);
         assert_eq!(requests.total(), 19);
     }
 

@@ -4,7 +4,7 @@
 use crate::harness::{self, env, wait_for_steps_done};
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
-use stephook::temporal::{DevServerOptions, Requests, RunWorkflowOptions, run_workflow_to};
+use stephook::temporal::{DevServerOptions, RunWorkflowOptions, run_workflow_to};
 use stephook_core::{StepStatus, WebhookArgs};
 use stephook_testkit::Reply;
 use stephook_workflows::AgentWorkflow;
@@ -118,13 +118,6 @@ async fn three_steps_are_stored_then_notified_in_order() {
     // The echo's model calls end at once: none of them costs the server a heartbeat (the SDK
     // sends a first heartbeat at once, so activities wait a second before their first). The
     // server publishes its counters every second or so: wait until the completions show.
-    let completions = |served: &Requests| {
-        served
-            .0
-            .get("RespondActivityTaskCompleted")
-            .copied()
-            .unwrap_or(0)
-    };
     let deadline = tokio::time::Instant::now() + SERVER_METRICS_WAIT;
     let served = loop {
         let served = env
@@ -132,13 +125,14 @@ async fn three_steps_are_stored_then_notified_in_order() {
             .requests()
             .await
             .expect("the dev server's requests");
-        if completions(&served) >= 6 || tokio::time::Instant::now() >= deadline {
+        if served.of("RespondActivityTaskCompleted") >= 6 || tokio::time::Instant::now() >= deadline
+        {
             break served;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(
-        completions(&served) >= 6,
+        served.of("RespondActivityTaskCompleted") >= 6,
         "three call_model and three webhook activities completed: {served:?}"
     );
     assert_eq!(

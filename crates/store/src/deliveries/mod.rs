@@ -186,8 +186,9 @@ impl<'a> NotifyTo<'a> {
 }
 
 /// Adds a step's notification row to the caller's batch (it runs in the caller's transaction),
-/// as `notify` says. `replace` (direct mode's terminal transition, which happens once) resets an existing row; otherwise an existing row is left as it is, so a retried
-/// `create_step` never re-queues a notification that was already delivered.
+/// as `notify` says. `replace` (direct mode's terminal transition, which happens once) resets an
+/// existing row; otherwise an existing row is left as it is, so a retried `create_step` never
+/// re-queues a notification that was already delivered.
 pub(crate) fn enqueue<'q>(
     batch: &mut Batch<'q>,
     kind: DatabaseKind,
