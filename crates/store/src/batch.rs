@@ -1,17 +1,19 @@
 //! The writes of one transaction, sent together. sqlx runs each SQLite connection on a thread of
 //! its own, so every statement is a round trip to that thread and back (two thread switches, and
 //! a wait behind whatever else the runtime is doing); SQLite runs several statements of one query
-//! in one such trip. PostgreSQL cannot prepare several statements at once: there each still runs
-//! on its own, as it would without a batch.
+//! in one such trip, `BEGIN` and `COMMIT` included. PostgreSQL cannot prepare several statements
+//! at once: there each still runs on its own, as it would without a batch.
 
-use sqlx::any::AnyArguments;
+use crate::Store;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, Arguments, Transaction, Type};
 use stephook_core::DatabaseKind;
 
-/// Statements run in order, in the caller's transaction. Each numbers its parameters from `$1`,
-/// as it would on its own.
+/// Statements run in order, in the caller's transaction ([`Batch::execute`]) or in one of their
+/// own ([`Batch::commit`]). Each numbers its parameters from `$1`, as it would on its own.
 pub(crate) struct Batch<'q> {
     kind: DatabaseKind,
     statements: Vec<Statement<'q>>,
@@ -30,6 +32,10 @@ impl<'q> Batch<'q> {
             kind,
             statements: Vec::new(),
         }
+    }
+
+    pub(crate) fn kind(&self) -> DatabaseKind {
+        self.kind
     }
 
     /// Adds a statement; bind its parameters on what this returns.
@@ -53,18 +59,106 @@ impl<'q> Batch<'q> {
             DatabaseKind::Postgres => self.statements,
         };
         for statement in statements {
-            if let Some(error) = statement.error {
-                return Err(sqlx::Error::Encode(error));
-            }
-            sqlx::query_with(&statement.sql, statement.args)
-                .execute(&mut **tx)
-                .await?;
+            fetch(statement, &mut **tx).await?;
         }
         Ok(())
     }
 }
 
+impl Batch<'_> {
+    /// Runs the batch as a transaction of its own, under the store's write gate, and returns the
+    /// rows its statements return (`RETURNING`), in order. On SQLite that is one trip: `BEGIN
+    /// IMMEDIATE`, the statements and `COMMIT` as one query, where a sqlx transaction would take
+    /// three. On PostgreSQL a lone statement runs without a transaction (it is atomic on its
+    /// own); several run in one.
+    pub(crate) async fn commit(self, store: &Store) -> Result<Vec<AnyRow>, sqlx::Error> {
+        if self.statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _gate = store.write_gate().await;
+        match self.kind {
+            DatabaseKind::Sqlite => commit_in_one_trip(joined(self.statements), store).await,
+            DatabaseKind::Postgres => {
+                let mut statements = self.statements;
+                if statements.len() == 1
+                    && let Some(statement) = statements.pop()
+                {
+                    return fetch(statement, &store.pool).await;
+                }
+                let mut tx = store.begin_write().await?;
+                let mut rows = Vec::new();
+                for statement in statements {
+                    rows.extend(fetch(statement, &mut *tx).await?);
+                }
+                tx.commit().await?;
+                Ok(rows)
+            }
+        }
+    }
+}
+
+async fn fetch<'e, 'q, E>(statement: Statement<'q>, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+    'q: 'e,
+{
+    if let Some(error) = statement.error {
+        return Err(sqlx::Error::Encode(error));
+    }
+    sqlx::query_with(&statement.sql, statement.args)
+        .fetch_all(executor)
+        .await
+}
+
+/// `BEGIN IMMEDIATE; <statement>; COMMIT` as one query on one connection of the pool.
+async fn commit_in_one_trip(
+    statement: Statement<'_>,
+    store: &Store,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    if let Some(error) = statement.error {
+        return Err(sqlx::Error::Encode(error));
+    }
+    let sql = format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statement.sql);
+    let mut connection = UntilCommitted(Some(store.pool.acquire().await?));
+    let Some(conn) = connection.0.as_mut() else {
+        return Err(sqlx::Error::PoolClosed);
+    };
+    let rows = sqlx::query_with(&sql, statement.args)
+        .fetch_all(&mut **conn)
+        .await?;
+    connection.committed();
+    Ok(rows)
+}
+
+/// A connection whose query opened a transaction itself. Until that query is known to have
+/// committed (it failed half-way, or the caller stopped waiting for it), the transaction may
+/// still be open on the connection, and sqlx, which did not open it, would hand it to the next
+/// caller that way, lock and all. Such a connection is closed instead, which rolls back.
+struct UntilCommitted(Option<PoolConnection<Any>>);
+
+impl UntilCommitted {
+    /// Back to the pool, as any connection.
+    fn committed(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for UntilCommitted {
+    fn drop(&mut self) {
+        if let Some(mut connection) = self.0.take() {
+            connection.close_on_drop();
+        }
+    }
+}
+
 impl<'q> Statement<'q> {
+    /// Appends `sql` to the statement, its parameters numbered from `$1` as on their own: they
+    /// are raised past those bound so far.
+    pub(crate) fn append(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(&renumbered(sql, self.args.len()));
+        self
+    }
+
     pub(crate) fn bind<T>(&mut self, value: T) -> &mut Self
     where
         T: 'q + Encode<'q, Any> + Type<Any>,
@@ -136,11 +230,7 @@ mod tests {
     async fn a_failing_statement_undoes_the_whole_batch(store: Store) {
         // Arrange: a first statement that works, a second that cannot.
         let mut batch = Batch::new(store.kind);
-        batch
-            .push("INSERT INTO step_messages (step_id, seq, message) VALUES ($1, $2, $3)")
-            .bind("step-batch")
-            .bind(0_i64)
-            .bind("kept?");
+        one_row(&mut batch, "step-batch");
         batch
             .push("INSERT INTO no_such_table (a) VALUES ($1)")
             .bind(1_i64);
@@ -152,12 +242,7 @@ mod tests {
 
         // Assert
         assert!(outcome.is_err(), "the second statement must fail");
-        let left: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM step_messages WHERE step_id = 'step-batch'")
-                .fetch_one(&store.pool)
-                .await
-                .expect("count");
-        assert_eq!(left, 0);
+        assert_eq!(rows_of(&store, "step-batch").await, 0);
     }
 
     #[tokio::test]
@@ -169,6 +254,162 @@ mod tests {
     async fn a_failing_statement_undoes_the_whole_batch_on_postgres() {
         if let Some(test) = testing::postgres().await {
             a_failing_statement_undoes_the_whole_batch(test.store).await;
+        }
+    }
+
+    /// Rows of `webhook_attempts` (a table without foreign keys: the first statement of a
+    /// batch must be one that works on its own) under `id`.
+    async fn rows_of(store: &Store, id: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_attempts WHERE step_id = $1")
+            .bind(id)
+            .fetch_one(&store.pool)
+            .await
+            .expect("count")
+    }
+
+    fn one_row<'q>(batch: &mut Batch<'q>, id: &'q str) {
+        batch
+            .push(
+                "INSERT INTO webhook_attempts (id, step_id, path, attempted_at, duration_ms, \
+                   outcome) VALUES ($1, $1, 'activity', 0, 0, 'test')",
+            )
+            .bind(id);
+    }
+
+    /// Commits one row under each id, one batch each, in turn: what later writers see.
+    async fn commit_one_row_each(store: &Store, ids: &[&str]) -> Vec<Result<(), String>> {
+        let mut outcomes = Vec::new();
+        for &id in ids {
+            let mut batch = Batch::new(store.kind);
+            one_row(&mut batch, id);
+            outcomes.push(
+                batch
+                    .commit(store)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        outcomes
+    }
+
+    /// A batch that commits on its own opens its transaction in its own query: when a statement
+    /// fails after `BEGIN`, the connection must not go back to the pool with that transaction
+    /// open (every later write would then fail, or be rolled back with it).
+    async fn a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open(store: Store) {
+        // Arrange
+        let mut failing = Batch::new(store.kind);
+        one_row(&mut failing, "step-failed");
+        failing
+            .push("INSERT INTO no_such_table (a) VALUES ($1)")
+            .bind(1_i64);
+
+        // Act
+        let outcome = failing.commit(&store).await;
+        let later = commit_one_row_each(
+            &store,
+            &[
+                "step-later-1",
+                "step-later-2",
+                "step-later-3",
+                "step-later-4",
+            ],
+        )
+        .await;
+
+        // Assert
+        assert!(outcome.is_err(), "the second statement must fail");
+        assert_eq!(rows_of(&store, "step-failed").await, 0);
+        assert_eq!(later, vec![Ok(()); 4], "every later commit works");
+        assert_eq!(rows_of(&store, "step-later-4").await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open_on_sqlite() {
+        a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open(
+            testing::sqlite().await.store,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open_on_postgres() {
+        if let Some(test) = testing::postgres().await {
+            a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open(test.store).await;
+        }
+    }
+
+    /// The caller may stop waiting half-way (the activity's store timeout): sqlx's worker then
+    /// stops before `COMMIT`, and the half-done transaction must be rolled back, not handed on.
+    #[tokio::test]
+    async fn a_commit_abandoned_half_way_is_rolled_back_and_leaves_no_transaction_open() {
+        // Arrange: a write, then a statement that runs long enough to be abandoned during it.
+        let test = testing::sqlite().await;
+        let store = &test.store;
+        let mut slow = Batch::new(store.kind);
+        one_row(&mut slow, "step-abandoned");
+        slow.push(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000000) \
+             SELECT COUNT(*) FROM n",
+        );
+
+        // Act
+        let abandoned =
+            tokio::time::timeout(std::time::Duration::from_millis(30), slow.commit(store)).await;
+        let later = commit_one_row_each(
+            store,
+            &[
+                "step-after-1",
+                "step-after-2",
+                "step-after-3",
+                "step-after-4",
+            ],
+        )
+        .await;
+
+        // Assert
+        assert!(
+            abandoned.is_err(),
+            "the commit must still be running at 30 ms"
+        );
+        assert_eq!(later, vec![Ok(()); 4], "every later commit works");
+        assert_eq!(rows_of(store, "step-abandoned").await, 0);
+        assert_eq!(rows_of(store, "step-after-4").await, 1);
+    }
+
+    /// What the attempts read their fences from: the rows the statements return, in order.
+    async fn a_commit_returns_the_rows_of_its_statements_in_order(store: Store) {
+        // Arrange
+        let mut batch = Batch::new(store.kind);
+        for id in ["first", "second"] {
+            batch
+                .push(
+                    "INSERT INTO webhook_attempts (id, step_id, path, attempted_at, duration_ms, \
+                       outcome) VALUES ($1, $1, 'activity', 0, 0, $1) RETURNING outcome",
+                )
+                .bind(id);
+        }
+
+        // Act
+        let rows = batch.commit(&store).await.expect("commit");
+
+        // Assert
+        let returned: Vec<String> = rows
+            .iter()
+            .map(|row| sqlx::Row::try_get(row, "outcome").expect("outcome"))
+            .collect();
+        assert_eq!(returned, ["first", "second"]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_returns_the_rows_of_its_statements_in_order_on_sqlite() {
+        a_commit_returns_the_rows_of_its_statements_in_order(testing::sqlite().await.store).await;
+    }
+
+    #[tokio::test]
+    async fn a_commit_returns_the_rows_of_its_statements_in_order_on_postgres() {
+        if let Some(test) = testing::postgres().await {
+            a_commit_returns_the_rows_of_its_statements_in_order(test.store).await;
         }
     }
 

@@ -48,12 +48,9 @@ pub enum TerminalTransition {
 impl Store {
     /// Inserts a new step; fails if the id exists.
     pub async fn insert_step(&self, step: &Step) -> Result<(), StoreError> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
         let mut batch = Batch::new(self.kind);
         write_step(&mut batch, step, false);
-        batch.execute(&mut tx).await?;
-        tx.commit().await?;
+        batch.commit(self).await?;
         Ok(())
     }
 
@@ -81,8 +78,7 @@ impl Store {
         messages: &[ChatMessage],
         notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
-        // Encoded before the gate and the transaction: the write lock is held only while it
-        // writes.
+        // Encoded before the commit takes the gate: the write lock is held only while it writes.
         let mut batch = Batch::new(self.kind);
         write_step(&mut batch, step, true);
         if !messages.is_empty() {
@@ -101,10 +97,7 @@ impl Store {
         if let Some(metrics) = metrics {
             write_metrics(&mut batch, &step.id, metrics);
         }
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        batch.execute(&mut tx).await?;
-        tx.commit().await?;
+        batch.commit(self).await?;
         Ok(())
     }
 

@@ -5,13 +5,14 @@
 //! and shows every request a receiver got.
 
 use super::{DeliveryState, WAITING_STATES};
+use crate::batch::{Batch, Statement};
 use crate::clock::now_sql;
 use crate::{Store, StoreError};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 use std::fmt;
 use std::str::FromStr;
-use stephook_core::{StepId, now_millis};
+use stephook_core::{DatabaseKind, StepId, now_millis};
 
 /// Which path made an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,18 +147,17 @@ impl fmt::Display for Attempt {
     }
 }
 
-/// One row of `webhook_attempts`.
-pub(crate) struct AttemptRow<'a> {
-    pub(crate) step_id: &'a StepId,
-    pub(crate) path: AttemptPath,
-    pub(crate) started_at: i64,
-    pub(crate) duration_ms: i64,
-    pub(crate) outcome: &'a str,
-    pub(crate) http_status: Option<u16>,
-    pub(crate) error: Option<&'a str>,
-    pub(crate) url: &'a str,
-    pub(crate) holder: &'a str,
-    pub(crate) fence: Fence,
+/// One row of `webhook_attempts`, but for its fence.
+struct AttemptRow<'a> {
+    step_id: &'a StepId,
+    path: AttemptPath,
+    started_at: i64,
+    duration_ms: i64,
+    outcome: &'a str,
+    http_status: Option<u16>,
+    error: Option<&'a str>,
+    url: &'a str,
+    holder: &'a str,
 }
 
 impl Store {
@@ -174,7 +174,7 @@ impl Store {
         }
         let now = now_millis();
         let db_now = now_sql(self.kind);
-        let sql = format!(
+        let update = format!(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, \
                scheduled_attempts = scheduled_attempts + 1, state = $1, \
                next_attempt_at = {db_now} + $2, last_http_status = $3, last_error = $4, \
@@ -182,31 +182,24 @@ impl Store {
                updated_at = $7 \
              WHERE step_id = $8 AND claim_token = $9 AND state IN {WAITING_STATES}"
         );
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        let mut fences = Vec::with_capacity(records.len());
+        let mut batch = Batch::new(self.kind);
         for record in records {
             let delivered_at = (record.state == DeliveryState::Delivered).then_some(now);
-            let applied = sqlx::query(&sql)
-                .bind(record.state.as_str())
-                .bind(record.retry_after_ms)
-                .bind(record.http_status.map(i64::from))
-                .bind(record.error.clone())
-                .bind(record.duration_ms)
-                .bind(delivered_at)
-                .bind(now)
-                .bind(record.step_id.as_str())
-                .bind(record.token.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let fence = if applied == 1 {
-                Fence::Held
-            } else {
-                Fence::LeaseLost
-            };
-            insert_attempt(
-                &mut tx,
+            push_fenced(
+                &mut batch,
+                &update,
+                |statement| {
+                    statement
+                        .bind(record.state.as_str())
+                        .bind(record.retry_after_ms)
+                        .bind(record.http_status.map(i64::from))
+                        .bind(record.error.as_deref())
+                        .bind(record.duration_ms)
+                        .bind(delivered_at)
+                        .bind(now)
+                        .bind(record.step_id.as_str())
+                        .bind(record.token.as_str());
+                },
                 &AttemptRow {
                     step_id: &record.step_id,
                     path: AttemptPath::Dispatcher,
@@ -217,14 +210,10 @@ impl Store {
                     error: record.error.as_deref(),
                     url: &record.url,
                     holder: &record.token,
-                    fence,
                 },
-            )
-            .await?;
-            fences.push(fence);
+            );
         }
-        tx.commit().await?;
-        Ok(fences)
+        fences(&batch.commit(self).await?)
     }
 
     /// Records an attempt of Temporal's webhook activity, made under the claim it took (see
@@ -236,7 +225,7 @@ impl Store {
         attempt: &ActivityAttempt,
     ) -> Result<Fence, StoreError> {
         let now = now_millis();
-        let sql = if attempt.delivered {
+        let update = if attempt.delivered {
             format!(
                 "UPDATE webhook_deliveries SET attempts = attempts + 1, state = 'delivered', \
                    next_attempt_at = NULL, delivered_at = $1, claim_token = NULL, \
@@ -252,25 +241,19 @@ impl Store {
                  WHERE step_id = $5 AND claim_token = $6 AND state IN {WAITING_STATES}"
             )
         };
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        let applied = sqlx::query(&sql)
-            .bind(now)
-            .bind(attempt.http_status.map(i64::from))
-            .bind(attempt.error.clone())
-            .bind(attempt.duration_ms)
-            .bind(attempt.step_id.as_str())
-            .bind(attempt.token.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let fence = if applied == 1 {
-            Fence::Held
-        } else {
-            Fence::LeaseLost
-        };
-        insert_attempt(
-            &mut tx,
+        let mut batch = Batch::new(self.kind);
+        push_fenced(
+            &mut batch,
+            &update,
+            |statement| {
+                statement
+                    .bind(now)
+                    .bind(attempt.http_status.map(i64::from))
+                    .bind(attempt.error.as_deref())
+                    .bind(attempt.duration_ms)
+                    .bind(attempt.step_id.as_str())
+                    .bind(attempt.token.as_str());
+            },
             &AttemptRow {
                 step_id: &attempt.step_id,
                 path: AttemptPath::Activity,
@@ -281,12 +264,13 @@ impl Store {
                 error: attempt.error.as_deref(),
                 url: &attempt.url,
                 holder: &attempt.token,
-                fence,
             },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(fence)
+        );
+        let fences = fences(&batch.commit(self).await?)?;
+        fences
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::corrupt("webhook_attempts", "the attempt was not written"))
     }
 
     /// A delivery's attempt history, oldest first (across redeliveries).
@@ -304,30 +288,61 @@ impl Store {
     }
 }
 
-async fn insert_attempt(
-    tx: &mut Transaction<'_, Any>,
-    row: &AttemptRow<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts \
-           (id, step_id, path, attempted_at, duration_ms, outcome, http_status, error, url, \
-            holder, fence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(row.step_id.as_str())
-    .bind(row.path.as_str())
-    .bind(row.started_at)
-    .bind(row.duration_ms)
-    .bind(row.outcome)
-    .bind(row.http_status.map(i64::from))
-    .bind(row.error)
-    .bind(row.url)
-    .bind(row.holder)
-    .bind(row.fence.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// A holder's result on its row (`update`, bound by `bind_update`, which changes the row only
+/// under the holder's claim) and the attempt kept in the history, whose fence is whether that
+/// update changed the row. The attempt returns its fence. SQLite reads it with `changes()` after
+/// the update, in the same transaction; PostgreSQL, which has no `changes()`, runs both as one
+/// statement, the update in a `WITH` that the insert looks into.
+fn push_fenced<'q>(
+    batch: &mut Batch<'q>,
+    update: &str,
+    bind_update: impl FnOnce(&mut Statement<'q>),
+    row: &AttemptRow<'q>,
+) {
+    let insert = |applied: &str| {
+        format!(
+            "INSERT INTO webhook_attempts \
+               (id, step_id, path, attempted_at, duration_ms, outcome, http_status, error, url, \
+                holder, fence) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+               CASE WHEN {applied} THEN 'held' ELSE 'lease_lost' END) \
+             RETURNING fence"
+        )
+    };
+    let statement = match batch.kind() {
+        DatabaseKind::Sqlite => {
+            bind_update(batch.push(update));
+            batch.push(insert("changes() = 1"))
+        }
+        DatabaseKind::Postgres => {
+            let statement = batch.push(format!("WITH applied AS ({update} RETURNING 1) "));
+            bind_update(statement);
+            statement.append(&insert("EXISTS (SELECT 1 FROM applied)"))
+        }
+    };
+    statement
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(row.step_id.as_str())
+        .bind(row.path.as_str())
+        .bind(row.started_at)
+        .bind(row.duration_ms)
+        .bind(row.outcome)
+        .bind(row.http_status.map(i64::from))
+        .bind(row.error)
+        .bind(row.url)
+        .bind(row.holder);
+}
+
+/// The fences the attempts of a batch returned, in order.
+fn fences(rows: &[AnyRow]) -> Result<Vec<Fence>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let fence: String = row.try_get("fence")?;
+            fence
+                .parse()
+                .map_err(|e: String| StoreError::corrupt("webhook_attempts", e))
+        })
+        .collect()
 }
 
 fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
