@@ -115,18 +115,16 @@ async fn commit_in_one_trip(
     statement: Statement<'_>,
     store: &Store,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
-    if let Some(error) = statement.error {
-        return Err(sqlx::Error::Encode(error));
-    }
-    let sql = format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statement.sql);
-    let mut connection = UntilCommitted(Some(store.pool.acquire().await?));
-    let Some(conn) = connection.0.as_mut() else {
-        return Err(sqlx::Error::PoolClosed);
+    let statement = Statement {
+        sql: format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statement.sql),
+        ..statement
     };
-    let rows = sqlx::query_with(&sql, statement.args)
-        .fetch_all(&mut **conn)
-        .await?;
-    connection.committed();
+    let mut connection = UntilCommitted {
+        connection: store.pool.acquire().await?,
+        committed: false,
+    };
+    let rows = fetch(statement, &mut *connection.connection).await?;
+    connection.committed = true;
     Ok(rows)
 }
 
@@ -134,19 +132,15 @@ async fn commit_in_one_trip(
 /// committed (it failed half-way, or the caller stopped waiting for it), the transaction may
 /// still be open on the connection, and sqlx, which did not open it, would hand it to the next
 /// caller that way, lock and all. Such a connection is closed instead, which rolls back.
-struct UntilCommitted(Option<PoolConnection<Any>>);
-
-impl UntilCommitted {
-    /// Back to the pool, as any connection.
-    fn committed(&mut self) {
-        self.0.take();
-    }
+struct UntilCommitted {
+    connection: PoolConnection<Any>,
+    committed: bool,
 }
 
 impl Drop for UntilCommitted {
     fn drop(&mut self) {
-        if let Some(mut connection) = self.0.take() {
-            connection.close_on_drop();
+        if !self.committed {
+            self.connection.close_on_drop();
         }
     }
 }
