@@ -11,6 +11,7 @@ Prints one JSON object on stdout. Usage: interop.py ADDRESS STEPHOOK_TASK_QUEUE 
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from datetime import timedelta
@@ -84,3 +85,9 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # Everything is printed. The SDK's Rust threads may still be ending while the interpreter
+    # finalizes, which aborts the process ("Fatal Python error: PyGILState_Release: thread
+    # state ... must be current when releasing", seen once in CI after a run that passed):
+    # leave without finalizing.
+    sys.stdout.flush()
+    os._exit(0)
