@@ -218,6 +218,12 @@ mod tests {
     use super::{Batch, renumbered};
     use crate::{Store, testing};
 
+    crate::on_both_databases!(
+        a_failing_statement_undoes_the_whole_batch,
+        a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open,
+        a_commit_returns_the_rows_of_its_statements_in_order,
+    );
+
     /// A batch is only as good as its transaction: a statement that fails after others ran
     /// must leave nothing of theirs behind (SQLite runs the earlier ones before it prepares
     /// the failing one).
@@ -237,18 +243,6 @@ mod tests {
         // Assert
         assert!(outcome.is_err(), "the second statement must fail");
         assert_eq!(rows_of(&store, "step-batch").await, 0);
-    }
-
-    #[tokio::test]
-    async fn a_failing_statement_undoes_the_whole_batch_on_sqlite() {
-        a_failing_statement_undoes_the_whole_batch(testing::sqlite().await.store).await;
-    }
-
-    #[tokio::test]
-    async fn a_failing_statement_undoes_the_whole_batch_on_postgres() {
-        if let Some(test) = testing::postgres().await {
-            a_failing_statement_undoes_the_whole_batch(test.store).await;
-        }
     }
 
     /// Rows of `webhook_attempts` (a table without foreign keys: the first statement of a
@@ -318,21 +312,6 @@ mod tests {
         assert_eq!(rows_of(&store, "step-later-4").await, 1);
     }
 
-    #[tokio::test]
-    async fn a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open_on_sqlite() {
-        a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open(
-            testing::sqlite().await.store,
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open_on_postgres() {
-        if let Some(test) = testing::postgres().await {
-            a_failed_commit_undoes_its_writes_and_leaves_no_transaction_open(test.store).await;
-        }
-    }
-
     /// The caller may stop waiting half-way (the activity's store timeout): sqlx's worker then
     /// stops before `COMMIT`, and the half-done transaction must be rolled back, not handed on.
     #[tokio::test]
@@ -393,18 +372,6 @@ mod tests {
             .map(|row| sqlx::Row::try_get(row, "outcome").expect("outcome"))
             .collect();
         assert_eq!(returned, ["first", "second"]);
-    }
-
-    #[tokio::test]
-    async fn a_commit_returns_the_rows_of_its_statements_in_order_on_sqlite() {
-        a_commit_returns_the_rows_of_its_statements_in_order(testing::sqlite().await.store).await;
-    }
-
-    #[tokio::test]
-    async fn a_commit_returns_the_rows_of_its_statements_in_order_on_postgres() {
-        if let Some(test) = testing::postgres().await {
-            a_commit_returns_the_rows_of_its_statements_in_order(test.store).await;
-        }
     }
 
     #[test]

@@ -16,6 +16,30 @@ pub const TEST_DATABASE_PREFIX: &str = "stephook_test_";
 
 static NEXT_DATABASE: AtomicU32 = AtomicU32::new(0);
 
+/// Runs each named `async fn(Store)` as two tests, `sqlite::<name>` on a fresh SQLite file and
+/// `postgres::<name>` on a fresh PostgreSQL database (reported as a skip when none is
+/// configured): one body for both backends, so neither can drift from the other.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let test = $crate::testing::sqlite().await;
+                super::$name(test.store.clone()).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                if let Some(test) = $crate::testing::postgres().await {
+                    super::$name(test.store.clone()).await;
+                }
+            })*
+        }
+    };
+}
+
 /// A store that lives as long as this value (the SQLite file is removed on drop).
 pub struct TestStore {
     pub store: Store,

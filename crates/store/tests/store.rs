@@ -12,27 +12,7 @@ use stephook_store::{
     TerminalTransition, TerminalUpdate, testing,
 };
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                let test = stephook_store::testing::sqlite().await;
-                super::$name(test.store.clone()).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                if let Some(test) = stephook_store::testing::postgres().await {
-                    super::$name(test.store.clone()).await;
-                }
-            })*
-        }
-    };
-}
-
-on_both_databases!(
+stephook_store::on_both_databases!(
     upsert_is_idempotent_and_keeps_metrics,
     create_step_writes_its_notification_row_once,
     create_step_writes_step_messages_metrics_and_row_in_one_go,
