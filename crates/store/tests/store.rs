@@ -22,6 +22,7 @@ stephook_store::on_both_databases!(
     a_stale_claim_cannot_overwrite_what_the_holder_recorded,
     claims_stay_within_their_scope,
     attempts_are_recorded_with_their_history,
+    attempts_of_one_millisecond_keep_the_order_they_were_recorded_in,
     the_activity_fast_path_marks_delivered_and_leaves_failures_to_the_outbox,
     redelivery_restarts_the_schedule_and_keeps_the_history,
     dead_rows_are_requeued_page_by_page,
@@ -493,6 +494,29 @@ async fn claims_stay_within_their_scope(store: Store) {
     assert_eq!(ids(&by_id), vec![third.id]);
     assert!(none.is_empty());
     assert_eq!(ids(&claim_all(&store, LONG_LEASE_MS).await), vec![other.id]);
+}
+
+/// Two attempts can start in the same millisecond (a fast path that lost its lease and the
+/// dispatcher that took over): the history still shows them in the order they were recorded.
+async fn attempts_of_one_millisecond_keep_the_order_they_were_recorded_in(store: Store) {
+    // Arrange: one step, retried six times, every attempt stamped with the same start.
+    let step = due_step(&store).await;
+    let started_at = now_millis();
+    let statuses = [500_u16, 501, 502, 503, 504, 505];
+
+    // Act
+    for status in statuses {
+        let claim = claim_all(&store, LONG_LEASE_MS).await.remove(0);
+        let mut attempt = record(&claim, DeliveryState::Retrying, status);
+        attempt.started_at = started_at;
+        store.record_attempts(&[attempt]).await.unwrap();
+        store.requeue(&step.id, Rebind::Keep).await.unwrap();
+    }
+
+    // Assert
+    let history = store.attempts(&step.id, 10).await.unwrap();
+    let seen: Vec<_> = history.iter().map(|a| a.http_status).collect();
+    assert_eq!(seen, statuses.map(|s| Some(i64::from(s))));
 }
 
 async fn attempts_are_recorded_with_their_history(store: Store) {

@@ -321,7 +321,9 @@ fn push_fenced<'q>(
         }
     };
     statement
-        .bind(uuid::Uuid::new_v4().to_string())
+        // Time-ordered (v7, and ordered within one process): the history sorts attempts that
+        // started in the same millisecond by this id, so it must follow the order of recording.
+        .bind(uuid::Uuid::now_v7().to_string())
         .bind(row.step_id.as_str())
         .bind(row.path.as_str())
         .bind(row.started_at)
