@@ -356,6 +356,17 @@ impl DatabaseUrl {
                 ConfigError::new(Self::VAR, format!("not a valid URL ({e}) (--database-url)"))
             })?;
         }
+        if kind == DatabaseKind::Sqlite && is_in_memory(raw) {
+            // Each connection of the store would open a database of its own (sqlx names one per
+            // connection), so reads miss what writes stored; and a restart loses every
+            // notification not yet sent.
+            return Err(ConfigError::new(
+                Self::VAR,
+                "an in-memory SQLite database cannot hold the store: it is not shared between \
+                 the store's connections and keeps nothing across a restart; give a file, \
+                 sqlite://PATH (--database-url)",
+            ));
+        }
         Ok(Self {
             raw: Secret::new(raw),
             kind,
@@ -371,7 +382,7 @@ impl DatabaseUrl {
         self.raw.expose()
     }
 
-    /// For SQLite, the database file (`None` for an in-memory database or PostgreSQL).
+    /// For SQLite, the database file (`None` for PostgreSQL).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         if self.kind != DatabaseKind::Sqlite {
             return None;
@@ -383,6 +394,16 @@ impl DatabaseUrl {
         let path = rest.split('?').next().unwrap_or_default();
         (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
     }
+}
+
+/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
+fn is_in_memory(raw: &str) -> bool {
+    let rest = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .unwrap_or(raw);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -648,10 +669,21 @@ mod tests {
             .unwrap();
         assert!(!given.is_default);
         assert_eq!(given.url.sqlite_path(), Some("x/y.db".into()));
-        assert_eq!(
-            DatabaseUrl::parse("sqlite::memory:").unwrap().sqlite_path(),
-            None
-        );
+    }
+
+    #[test]
+    fn an_in_memory_sqlite_store_is_refused_naming_the_setting() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite:x.db?cache=shared&mode=memory",
+        ] {
+            let error = DatabaseUrl::parse(url).expect_err(url).to_string();
+            assert!(error.contains("STEPHOOK_DATABASE_URL"), "{error}");
+            assert!(error.contains("in-memory"), "{error}");
+        }
+        assert!(DatabaseUrl::parse("sqlite://memory.db").is_ok());
     }
 
     #[test]

@@ -217,11 +217,15 @@ async fn a_blackholed_temporal_address_times_out_naming_the_variable() {
     );
 
     // The worker binary says the same and exits non-zero.
+    let dir = tempfile::tempdir().expect("temporary directory");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
         .arg("worker")
         .env("TEMPORAL_ADDRESS", &address)
         .env("STEPHOOK_TEMPORAL_CONNECT_TIMEOUT", "1s")
-        .env("STEPHOOK_DATABASE_URL", "sqlite::memory:")
+        .env(
+            "STEPHOOK_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("steps.db").display()),
+        )
         .env_remove("STEP_COMPLETE_WEBHOOK")
         .output()
         .expect("run stephook worker");
