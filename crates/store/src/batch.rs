@@ -9,7 +9,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::encode::Encode;
 use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, Arguments, Transaction, Type};
+use sqlx::{Any, AnyPool, Arguments, Transaction, Type};
 use stephook_core::DatabaseKind;
 
 /// Statements run in order, in the caller's transaction ([`Batch::execute`]) or in one of their
@@ -75,17 +75,17 @@ impl Batch<'_> {
         if self.statements.is_empty() {
             return Ok(Vec::new());
         }
-        let _gate = store.write_gate().await;
+        let gate = store.write_gate().await;
         match self.kind {
-            DatabaseKind::Sqlite => commit_in_one_trip(joined(self.statements), store).await,
+            DatabaseKind::Sqlite => commit_in_one_trip(joined(self.statements), gate.pool()).await,
             DatabaseKind::Postgres => {
                 let mut statements = self.statements;
                 if statements.len() == 1
                     && let Some(statement) = statements.pop()
                 {
-                    return fetch(statement, &store.pool).await;
+                    return fetch(statement, gate.pool()).await;
                 }
-                let mut tx = store.begin_write().await?;
+                let mut tx = gate.begin().await?;
                 let mut rows = Vec::new();
                 for statement in statements {
                     rows.extend(fetch(statement, &mut *tx).await?);
@@ -113,14 +113,14 @@ where
 /// `BEGIN IMMEDIATE; <statement>; COMMIT` as one query on one connection of the pool.
 async fn commit_in_one_trip(
     statement: Statement<'_>,
-    store: &Store,
+    pool: &AnyPool,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let statement = Statement {
         sql: format!("BEGIN IMMEDIATE;\n{};\nCOMMIT", statement.sql),
         ..statement
     };
     let mut connection = UntilCommitted {
-        connection: store.pool.acquire().await?,
+        connection: pool.acquire().await?,
         committed: false,
     };
     let rows = fetch(statement, &mut *connection.connection).await?;
@@ -236,7 +236,8 @@ mod tests {
             .bind(1_i64);
 
         // Act
-        let mut tx = store.begin_write().await.expect("begin");
+        let gate = store.write_gate().await;
+        let mut tx = gate.begin().await.expect("begin");
         let outcome = batch.execute(&mut tx).await;
         drop(tx);
 

@@ -10,6 +10,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// SQLite has one writer at a time; a few connections let reads proceed beside it (WAL).
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Writes take turns (`Store::write_gate`) on one connection of their own, whose page cache
+/// then stays valid from one write to the next.
+const SQLITE_WRITE_CONNECTIONS: u32 = 1;
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -26,37 +29,54 @@ impl Store {
             url: config.url.to_string(),
             source,
         };
-        let pool = match kind {
-            DatabaseKind::Sqlite => AnyPoolOptions::new()
-                .max_connections(SQLITE_MAX_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                // An SQLite connection is a file handle in this process: it cannot go stale the
-                // way a network connection does, and testing it costs a round trip to its thread
-                // on every acquire (three per step).
-                .test_before_acquire(false)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute(SQLITE_PRAGMAS).await?;
-                        Ok(())
-                    })
-                })
-                .connect(&sqlite_url_creating_file(config.url.expose()))
-                .await
-                .map_err(connect_err)?,
-            DatabaseKind::Postgres => AnyPoolOptions::new()
-                .max_connections(POSTGRES_MAX_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect(config.url.expose())
-                .await
-                .map_err(connect_err)?,
+        let (pool, writes) = match kind {
+            DatabaseKind::Sqlite => {
+                let url = sqlite_url_creating_file(config.url.expose());
+                // The writer first: it creates the file, and the migrations run on it below.
+                let writes = sqlite_pool(&url, SQLITE_WRITE_CONNECTIONS)
+                    .await
+                    .map_err(connect_err)?;
+                let reads = sqlite_pool(&url, SQLITE_MAX_CONNECTIONS)
+                    .await
+                    .map_err(connect_err)?;
+                (reads, writes)
+            }
+            DatabaseKind::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(config.url.expose())
+                    .await
+                    .map_err(connect_err)?;
+                (pool.clone(), pool)
+            }
         };
-        migrate(&pool, kind).await?;
+        migrate(&writes, kind).await?;
         Ok(Self {
             pool,
+            writes,
             kind,
             writer: Default::default(),
         })
     }
+}
+
+async fn sqlite_pool(url: &str, connections: u32) -> Result<sqlx::AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // An SQLite connection is a file handle in this process: it cannot go stale the way a
+        // network connection does, and testing it costs a round trip to its thread on every
+        // acquire (three per step).
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }
 
 /// How often a process retries migrating an SQLite store that another process is migrating too.
@@ -98,7 +118,40 @@ fn sqlite_url_creating_file(url: &str) -> String {
 mod tests {
     use super::sqlite_url_creating_file;
     use crate::{Store, StoreError};
-    use stephook_core::{DatabaseUrl, StoreConfig};
+    use std::time::Duration;
+    use stephook_core::{DatabaseUrl, Step, StepId, StoreConfig};
+
+    /// Writes take turns on one SQLite connection (whose page cache then stays valid), however
+    /// many run at once, while reads go on beside an open write on connections of their own.
+    #[tokio::test]
+    async fn sqlite_writes_share_one_connection_and_reads_do_not_wait_for_them() {
+        // Arrange
+        let test = crate::testing::sqlite().await;
+        let store = test.store.clone();
+        let ids: Vec<StepId> = (0..16).map(|_| StepId::new_random()).collect();
+
+        // Act: sixteen writers at once, then a read while a write transaction is open.
+        let mut writers = tokio::task::JoinSet::new();
+        for id in ids.clone() {
+            let store = store.clone();
+            writers
+                .spawn(async move { store.insert_step(&Step::pending(id, "agent", None)).await });
+        }
+        let written = writers.join_all().await;
+        let gate = store.write_gate().await;
+        let open = gate.begin().await.expect("begin a write");
+        let read = tokio::time::timeout(Duration::from_secs(2), store.step(&ids[0])).await;
+        drop(open);
+        drop(gate);
+
+        // Assert
+        assert!(written.iter().all(Result::is_ok), "{written:?}");
+        assert_eq!(store.writes.size(), 1, "writes opened one connection");
+        let read = read
+            .expect("the read did not wait for the write")
+            .expect("read");
+        assert_eq!(read.map(|step| step.id), Some(ids[0].clone()));
+    }
 
     /// Both URLs fail while their options are parsed, before any network or file access.
     #[tokio::test]

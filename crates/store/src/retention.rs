@@ -61,8 +61,8 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         const EXPIRED: &str = "((state = 'delivered' AND updated_at < $1) \
                                 OR (state = 'dead' AND updated_at < $2))";
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
+        let gate = self.write_gate().await;
+        let mut tx = gate.begin().await?;
         let rows = sqlx::query(&format!(
             "DELETE FROM webhook_deliveries WHERE {EXPIRED} AND step_id IN ( \
                  SELECT step_id FROM webhook_deliveries WHERE {EXPIRED} \
@@ -81,8 +81,8 @@ impl Store {
     }
 
     async fn purge_steps(&self, cutoff: i64, batch: i64) -> Result<u64, StoreError> {
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
+        let gate = self.write_gate().await;
+        let mut tx = gate.begin().await?;
         let rows = sqlx::query(&format!(
             "SELECT id FROM steps WHERE {EXPIRED_STEP} ORDER BY steps.created_at LIMIT $2"
         ))

@@ -179,8 +179,8 @@ impl Store {
         notify: Option<Notify<'_>>,
     ) -> Result<TerminalTransition, StoreError> {
         let now = now_millis();
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
+        let gate = self.write_gate().await;
+        let mut tx = gate.begin().await?;
         // Write first, read only when nothing changed: an SQLite transaction that reads and then
         // writes can fail to upgrade its lock under concurrency.
         let usage = update.usage.clone().unwrap_or_default();

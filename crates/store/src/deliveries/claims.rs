@@ -129,7 +129,7 @@ impl Store {
             url_p = n + 3,
             limit_p = n + 4,
         );
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let query = scope
             .bind(sqlx::query(&sql).bind(endpoint.fingerprint().to_owned()))
             .bind(lease_ms)
@@ -137,7 +137,7 @@ impl Store {
             .bind(now_millis())
             .bind(endpoint.shown().to_owned())
             .bind(limit);
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(gate.pool()).await?;
         rows.iter()
             .map(|row| {
                 Ok(ClaimedDelivery {
@@ -183,7 +183,7 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<StepId>, StoreError> {
         let db_now = now_sql(self.kind);
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let rows = sqlx::query(&format!(
             "UPDATE webhook_deliveries SET next_attempt_at = {db_now} + $1, \
                lease_until = {db_now} + $1 \
@@ -191,7 +191,7 @@ impl Store {
         ))
         .bind(lease_ms)
         .bind(token)
-        .fetch_all(&self.pool)
+        .fetch_all(gate.pool())
         .await?;
         rows.iter().map(step_id_from_row).collect()
     }
@@ -208,8 +208,8 @@ impl Store {
                lease_until = NULL \
              WHERE step_id = $1 AND claim_token = $2 AND state IN {WAITING_STATES}"
         );
-        let _gate = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
+        let gate = self.write_gate().await;
+        let mut tx = gate.begin().await?;
         for claim in claims {
             sqlx::query(&sql)
                 .bind(claim.step_id.as_str())

@@ -101,7 +101,7 @@ impl Store {
                AND (endpoint = $3 OR endpoint IS NULL)",
             unheld = unheld(self.kind),
         );
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let taken = sqlx::query(&sql)
             .bind(token)
             .bind(lease_ms)
@@ -109,7 +109,7 @@ impl Store {
             .bind(endpoint.shown())
             .bind(now_millis())
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(gate.pool())
             .await?
             .rows_affected();
         Ok(taken == 1)
@@ -135,7 +135,7 @@ impl Store {
              FROM steps WHERE id = $8 AND status IN ('success', 'failed', 'cancelled') \
              ON CONFLICT (step_id) DO NOTHING"
         );
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let written = sqlx::query(&sql)
             .bind(Source::Temporal.as_str())
             .bind(grace_ms)
@@ -145,7 +145,7 @@ impl Store {
             .bind(token)
             .bind(lease_ms)
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(gate.pool())
             .await?
             .rows_affected();
         Ok(written == 1)

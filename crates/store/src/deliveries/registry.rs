@@ -44,7 +44,7 @@ impl Store {
         registration: &DispatcherRegistration,
     ) -> Result<(), StoreError> {
         let db_now = now_sql(self.kind);
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         sqlx::query(&format!(
             "INSERT INTO dispatchers (id, endpoint, endpoint_url, scope, host, started_at, seen_at) \
              VALUES ($1, $2, $3, $4, $5, {db_now}, {db_now}) \
@@ -55,13 +55,13 @@ impl Store {
         .bind(registration.endpoint.shown())
         .bind(registration.scope)
         .bind(registration.host.as_str())
-        .execute(&self.pool)
+        .execute(gate.pool())
         .await?;
         sqlx::query(&format!(
             "DELETE FROM dispatchers WHERE seen_at < {db_now} - $1"
         ))
         .bind(duration_millis(FLEET_MEMORY))
-        .execute(&self.pool)
+        .execute(gate.pool())
         .await?;
         Ok(())
     }
@@ -70,12 +70,12 @@ impl Store {
     /// row stays: the fleet still sends webhooks).
     pub async fn deregister_dispatcher(&self, id: &str) -> Result<(), StoreError> {
         let db_now = now_sql(self.kind);
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         sqlx::query(&format!(
             "UPDATE dispatchers SET stopped_at = {db_now} WHERE id = $1"
         ))
         .bind(id)
-        .execute(&self.pool)
+        .execute(gate.pool())
         .await?;
         Ok(())
     }

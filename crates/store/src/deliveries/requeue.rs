@@ -117,8 +117,8 @@ impl Store {
         if let Rebind::To(endpoint) = rebind {
             query = query.bind(endpoint.fingerprint()).bind(endpoint.shown());
         }
-        let _gate = self.write_gate().await;
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        let gate = self.write_gate().await;
+        Ok(query.execute(gate.pool()).await?.rows_affected() == 1)
     }
 
     /// The row of a terminal step that has none, due now.
@@ -140,7 +140,7 @@ impl Store {
             Rebind::To(endpoint) => (Some(endpoint.fingerprint()), Some(endpoint.shown())),
         };
         let db_now = now_sql(self.kind);
-        let _gate = self.write_gate().await;
+        let gate = self.write_gate().await;
         let written = sqlx::query(&format!(
             "INSERT INTO webhook_deliveries \
                (step_id, step_status, state, source, attempts, scheduled_attempts, \
@@ -154,7 +154,7 @@ impl Store {
         .bind(now_millis())
         .bind(endpoint)
         .bind(endpoint_url)
-        .execute(&self.pool)
+        .execute(gate.pool())
         .await;
         match written {
             Ok(done) => Ok(done.rows_affected() == 1),
@@ -197,8 +197,8 @@ impl Store {
         if let Rebind::To(endpoint) = rebind {
             query = query.bind(endpoint.fingerprint()).bind(endpoint.shown());
         }
-        let _gate = self.write_gate().await;
-        let rows = query.fetch_all(&self.pool).await?;
+        let gate = self.write_gate().await;
+        let rows = query.fetch_all(gate.pool()).await?;
         let mut ids = rows
             .iter()
             .map(step_id_from_row)
