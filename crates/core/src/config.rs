@@ -392,7 +392,7 @@ impl DatabaseUrl {
             .strip_prefix("sqlite://")
             .or_else(|| raw.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or_default();
-        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
     }
 }
 
