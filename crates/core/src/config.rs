@@ -387,23 +387,24 @@ impl DatabaseUrl {
         if self.kind != DatabaseKind::Sqlite {
             return None;
         }
-        let raw = self.raw.expose();
-        let rest = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))?;
-        let path = rest.split('?').next().unwrap_or_default();
+        let (path, _) = sqlite_parts(self.raw.expose())?;
         (!path.is_empty()).then(|| std::path::PathBuf::from(path))
     }
 }
 
-/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
-fn is_in_memory(raw: &str) -> bool {
+/// An SQLite URL's path and query: `sqlite://PATH?QUERY` or `sqlite:PATH?QUERY`.
+fn sqlite_parts(raw: &str) -> Option<(&str, &str)> {
     let rest = raw
         .strip_prefix("sqlite://")
-        .or_else(|| raw.strip_prefix("sqlite:"))
-        .unwrap_or(raw);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+        .or_else(|| raw.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').unwrap_or((rest, "")))
+}
+
+/// `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
+fn is_in_memory(raw: &str) -> bool {
+    sqlite_parts(raw).is_some_and(|(path, query)| {
+        path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
+    })
 }
 
 impl fmt::Display for DatabaseUrl {

@@ -135,11 +135,12 @@ pub async fn age_step(store: &Store, id: &stephook_core::StepId, by_ms: i64) {
            updated_at = updated_at - $1, delivered_at = delivered_at - $1 WHERE step_id = $2",
         "UPDATE webhook_attempts SET attempted_at = attempted_at - $1 WHERE step_id = $2",
     ];
+    let gate = store.write_gate().await;
     for sql in statements {
         sqlx::query(sql)
             .bind(by_ms)
             .bind(id.as_str())
-            .execute(&store.pool)
+            .execute(gate.pool())
             .await
             .expect("age a step's rows");
     }
