@@ -4,7 +4,7 @@ use clap::Parser;
 use stephook::cli::{Cli, Command};
 use stephook::logging::Output;
 
-/// jemalloc instead of glibc's malloc: the worker spends about 6 % less CPU per step with it, for
+/// jemalloc instead of glibc's malloc: the worker spends 3 to 6 % less CPU per step with it, for
 /// about 2 MB more at its peak (docs/benchmarks.md, "The allocator"). Its settings are in
 /// `.cargo/config.toml`.
 #[cfg(not(target_env = "msvc"))]

@@ -2,7 +2,8 @@
 //! would still work, only with 2.5 to 5.5 MB more at the worker's peak (docs/benchmarks.md), so
 //! nothing else would notice if they were lost.
 
-#![cfg(not(target_env = "msvc"))]
+// Linux only: elsewhere jemalloc is prefixed and reads _RJEM_MALLOC_CONF instead.
+#![cfg(target_os = "linux")]
 
 use std::process::Command;
 
