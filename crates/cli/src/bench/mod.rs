@@ -9,5 +9,6 @@ mod procfs;
 mod receiver;
 mod temporal;
 mod worker_process;
+mod workflow_tasks;
 
 pub use temporal::run as temporal;

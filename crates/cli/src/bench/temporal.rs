@@ -11,11 +11,14 @@ use super::model_server::ModelServer;
 use super::procfs::Procfs;
 use super::receiver::{Receiver, Tally};
 use super::worker_process::{WorkerProcess, WorkerSpec, compression_name};
+use super::workflow_tasks::WorkflowTasks;
 use crate::cli::BenchTemporalArgs;
+use crate::temporal::devserver::free_port;
 use crate::temporal::server_requests::SHOWN_OPERATIONS;
 use crate::temporal::{DevServer, DevServerOptions, Requests, TemporalArgs, connect};
 use anyhow::{Context as _, bail};
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 use stephook_core::{Secret, Step, StoreArgs};
@@ -81,6 +84,9 @@ struct RunFigures {
     server_cpu_s: f64,
     /// The requests the dev server answered during the load.
     server_requests: Requests,
+    /// With `--worker-metrics`: the workflow tasks the worker took during the load (or why they
+    /// could not be read).
+    workflow_tasks: Option<Result<WorkflowTasks, String>>,
     /// Commit to arrival (runs with webhooks).
     latency: Option<Latency>,
     peak_rss_mib: f64,
@@ -129,12 +135,17 @@ pub async fn run(args: BenchTemporalArgs) -> anyhow::Result<()> {
     let tag = &tag[..8];
     println!(
         "stephook bench temporal: {} workflows x {} steps, at most {} in flight, worker with {} \
-         activity slots and gRPC compression {}",
+         activity slots and gRPC compression {}{}",
         args.workflows,
         args.steps,
         args.in_flight,
         args.max_concurrent_activities,
-        compression_name(args.worker_grpc_compression)
+        compression_name(args.worker_grpc_compression),
+        if args.worker_metrics {
+            ", its /metrics on"
+        } else {
+            ""
+        }
     );
     println!(
         "  each run: its own Temporal dev server (in memory, loopback), `stephook worker` as a \
@@ -310,6 +321,12 @@ async fn measure(
     let log_path = dir.join(format!("{label}-worker.log"));
     let task_queue = format!("bench-{label}");
     let address = server.address();
+    let metrics_addr = if args.worker_metrics {
+        Some(SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?)))
+    } else {
+        None
+    };
+    let worker_metrics = metrics_addr.map(|addr| format!("http://{addr}/metrics"));
     let mut worker = WorkerProcess::spawn(&WorkerSpec {
         temporal_address: &address,
         database_url: &database_url,
@@ -320,6 +337,7 @@ async fn measure(
         grpc_compression: args.worker_grpc_compression,
         retry_schedule: (endpoint == Endpoint::Down).then_some(OUTAGE_RETRY_SCHEDULE),
         model_base_url: model.as_ref().map(ModelServer::base_url),
+        metrics_addr,
         log_path: &log_path,
     })?;
     let client = connect(&TemporalArgs {
@@ -348,6 +366,10 @@ async fn measure(
     let cpu_before = worker.cpu_seconds()?;
     let server_cpu_before = procfs.tree_cpu_seconds(server.pid())?;
     let requests_before = server.requests().await?;
+    let tasks_before = match &worker_metrics {
+        Some(url) => Some(WorkflowTasks::read(url).await),
+        None => None,
+    };
     let run_id_prefix = format!("bench-{label}");
     let load = Load {
         client: &client,
@@ -364,6 +386,13 @@ async fn measure(
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
     let server_cpu_s = procfs.tree_cpu_seconds(server.pid())? - server_cpu_before;
     let server_requests = server.requests().await?.since(&requests_before);
+    let workflow_tasks = match (tasks_before, &worker_metrics) {
+        (Some(before), Some(url)) => Some(match (before, WorkflowTasks::read(url).await) {
+            (Ok(before), Ok(after)) => Ok(after.since(&before)),
+            (Err(error), _) | (_, Err(error)) => Err(format!("{error:#}")),
+        }),
+        _ => None,
+    };
     let recovery = match (&receiver, endpoint) {
         (Some(receiver), Endpoint::Down) => {
             receiver.set_status(200);
@@ -406,6 +435,7 @@ async fn measure(
         worker_cpu_s,
         server_cpu_s,
         server_requests,
+        workflow_tasks,
         latency,
         peak_rss_mib,
         tally,
@@ -520,6 +550,20 @@ fn print_run(title: &str, run: &RunFigures) {
         per_step(run.server_requests.total()),
         busiest.join(", ")
     );
+    match &run.workflow_tasks {
+        None => {}
+        Some(Ok(tasks)) => println!(
+            "  workflow tasks {} = {:.2} per step: scheduled to started (waiting at the server) {} \
+             ms, started to completed (in the worker) {} ms, means from the worker's SDK metrics",
+            tasks.count(),
+            per_step(tasks.count()),
+            mean_ms(tasks.mean_at_server_ms()),
+            mean_ms(tasks.mean_in_worker_ms())
+        ),
+        Some(Err(error)) => {
+            println!("  workflow tasks: the worker's metrics could not be read ({error})")
+        }
+    }
     if let Some(latency) = &run.latency {
         println!(
             "  notification latency, commit to arrival ({} steps): p50 {} ms, p90 {} ms, p99 {} \
@@ -639,6 +683,15 @@ fn print_model_cost(echo: &RunFigures, model: &RunFigures) {
         mb(model.peak_rss_mib),
         mb(echo.peak_rss_mib)
     );
+}
+
+/// A mean in milliseconds, to a precision that suits its size; "-" when nothing was counted.
+fn mean_ms(ms: Option<f64>) -> String {
+    match ms {
+        Some(ms) if ms >= 100.0 => format!("{ms:.0}"),
+        Some(ms) => format!("{ms:.1}"),
+        None => "-".to_owned(),
+    }
 }
 
 fn mb(mib: f64) -> f64 {

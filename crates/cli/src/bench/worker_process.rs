@@ -7,6 +7,7 @@ use crate::temporal::connect::Compression;
 use anyhow::{Context as _, bail};
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct WorkerSpec<'a> {
     /// `Some`: the steps call this OpenAI-compatible model (the bench's loopback one); `None`:
     /// the offline echo.
     pub model_base_url: Option<&'a str>,
+    /// `Some`: the worker's `/metrics` listens here (the SDK's figures on its workflow tasks).
+    pub metrics_addr: Option<SocketAddr>,
     /// The worker's stdout and stderr go here.
     pub log_path: &'a Path,
 }
@@ -68,7 +71,6 @@ impl WorkerProcess {
             // Settings of the caller's own worker must not leak into the measured one.
             .env_remove("STEP_COMPLETE_KEY")
             .env_remove("STEP_COMPLETE_TIMEOUT_MS")
-            .env_remove("STEPHOOK_METRICS_ADDR")
             .env_remove("STEPHOOK_MODEL_API_KEY")
             .env_remove("STEPHOOK_MODEL_TIMEOUT")
             .env_remove("STEPHOOK_MCP_CONFIG")
@@ -87,6 +89,10 @@ impl WorkerProcess {
             None => command
                 .env_remove("STEPHOOK_MODEL_BASE_URL")
                 .env_remove("STEPHOOK_MODEL"),
+        };
+        match spec.metrics_addr {
+            Some(addr) => command.env("STEPHOOK_METRICS_ADDR", addr.to_string()),
+            None => command.env_remove("STEPHOOK_METRICS_ADDR"),
         };
         match spec.retry_schedule {
             Some(schedule) => command.env("STEPHOOK_RETRY_SCHEDULE", schedule),

@@ -248,7 +248,8 @@ impl Drop for DevServer {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A loopback port free at the time of asking.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("find a free port")?;
     Ok(listener.local_addr()?.port())
 }

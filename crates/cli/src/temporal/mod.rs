@@ -6,6 +6,7 @@ pub mod connect;
 pub mod dev;
 pub mod devserver;
 pub mod metrics;
+pub mod metrics_page;
 pub mod server_requests;
 pub mod start;
 pub mod worker;

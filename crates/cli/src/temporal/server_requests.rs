@@ -3,7 +3,6 @@
 //! on to the history service is two). The server is the wall: a request fewer per step is server
 //! work saved for every step.
 
-use anyhow::Context as _;
 use std::collections::BTreeMap;
 
 const COUNTER: &str = "service_requests";
@@ -16,14 +15,9 @@ pub struct Requests(pub BTreeMap<String, u64>);
 
 impl Requests {
     pub async fn read(metrics_url: &str) -> anyhow::Result<Self> {
-        let page = reqwest::get(metrics_url)
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("cannot read the dev server's metrics at {metrics_url}"))?
-            .text()
-            .await
-            .context("cannot read the dev server's metrics")?;
-        Ok(Self::parse(&page))
+        Ok(Self::parse(
+            &super::metrics_page::fetch(metrics_url, "the dev server").await?,
+        ))
     }
 
     /// The `service_requests` samples of a Prometheus text page.
