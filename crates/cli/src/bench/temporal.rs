@@ -366,8 +366,12 @@ async fn measure(
     let cpu_before = worker.cpu_seconds()?;
     let server_cpu_before = procfs.tree_cpu_seconds(server.pid())?;
     let requests_before = server.requests().await?;
-    let tasks_before = match &worker_metrics {
-        Some(url) => Some(WorkflowTasks::read(url).await),
+    // The worker's page goes with what it said before the load.
+    let tasks_before = match worker_metrics {
+        Some(url) => {
+            let before = WorkflowTasks::read(&url).await;
+            Some((url, before))
+        }
         None => None,
     };
     let run_id_prefix = format!("bench-{label}");
@@ -386,12 +390,12 @@ async fn measure(
     let worker_cpu_s = worker.cpu_seconds()? - cpu_before;
     let server_cpu_s = procfs.tree_cpu_seconds(server.pid())? - server_cpu_before;
     let server_requests = server.requests().await?.since(&requests_before);
-    let workflow_tasks = match (tasks_before, &worker_metrics) {
-        (Some(before), Some(url)) => Some(match (before, WorkflowTasks::read(url).await) {
+    let workflow_tasks = match tasks_before {
+        Some((url, before)) => Some(match (before, WorkflowTasks::read(&url).await) {
             (Ok(before), Ok(after)) => Ok(after.since(&before)),
             (Err(error), _) | (_, Err(error)) => Err(format!("{error:#}")),
         }),
-        _ => None,
+        None => None,
     };
     let recovery = match (&receiver, endpoint) {
         (Some(receiver), Endpoint::Down) => {
