@@ -8,16 +8,20 @@
 //! - `create_step`: upserts the finished step and its metrics by the id the workflow chose, so a
 //!   retried activity never stores a step twice;
 //! - `create_step` also writes the step's outbox row (when a webhook is configured), due after a
-//!   grace period longer than the webhook activity's budget;
+//!   grace period longer than the webhook activity's budget, and once it is committed sends the
+//!   notification at once in the background (the webhook activity's first attempt, made ahead
+//!   of it: see `early_sends`);
 //! - `send_step_complete_webhook`: one delivery attempt through the shared [`WebhookService`]
 //!   (`{"step_id": ...}` in, `{"step_id", "delivered", "status", "attempt"}` out), callable by name
 //!   from a workflow written with any Temporal SDK; the fast path of the outbox: a 2xx marks the
-//!   row delivered, anything else leaves it to the dispatchers when the grace period ends;
+//!   row delivered, anything else leaves it to the dispatchers when the grace period ends; its
+//!   first attempt on the worker that stored the step reports the early send;
 //! - `record_undelivered_webhook`: legacy, for workflow histories from before the outbox; it
 //!   hands the notification to the dispatchers at once.
 //!
 //! [`WebhookService`]: stephook_webhook::WebhookService
 
+mod early_sends;
 mod failures;
 mod fleet;
 mod metrics;

@@ -1,6 +1,7 @@
 //! The activity implementations, registered on the worker as one [`StepActivities`] value that
 //! shares the store pool, the webhook client and the metrics across every activity task.
 
+use crate::early_sends::EarlySends;
 use crate::failures::{
     fast_path_failure, invalid_webhook_input, step_body_failure, store_failure, webhook_failure,
 };
@@ -43,6 +44,8 @@ pub struct StepActivities {
     /// The endpoint this worker sends to; `None` without a URL.
     endpoint: Option<Endpoint>,
     fast_path: FastPath,
+    /// Notifications sent as soon as `create_step` stores their step.
+    early: EarlySends,
     fleet: FleetWebhooks,
     /// See [`DEFAULT_OUTBOX_GRACE`].
     outbox_grace: Duration,
@@ -60,9 +63,11 @@ impl StepActivities {
         metrics: Arc<WebhookMetrics>,
         outbox_grace: Duration,
     ) -> Self {
+        let fast_path = FastPath::new(store.clone(), webhook.clone(), outbox_grace);
         Self {
             endpoint: webhook.config().endpoint(),
-            fast_path: FastPath::new(store.clone(), webhook, outbox_grace),
+            early: EarlySends::new(fast_path.clone(), Arc::clone(&metrics)),
+            fast_path,
             fleet: FleetWebhooks::new(store.clone()),
             store,
             metrics,
@@ -156,7 +161,9 @@ impl StepActivities {
 
     /// Stores the step in its terminal state with its metrics and, when a webhook is configured,
     /// its outbox row (due after the grace period), in one transaction, by id: a retry (or a
-    /// replayed workflow) rewrites the same row instead of adding one.
+    /// replayed workflow) rewrites the same row instead of adding one. Once committed, a step
+    /// for this worker's endpoint is notified at once, in the background: the agent does not
+    /// wait for it, and the webhook activity's first attempt reports how it went.
     #[activity(name = "create_step")]
     pub async fn create_step(
         self: Arc<Self>,
@@ -181,16 +188,29 @@ impl StepActivities {
             after: self.outbox_grace,
             to,
         });
+        let to_this_endpoint = matches!(
+            notify,
+            Some(Notify {
+                to: NotifyTo::Endpoint(_),
+                ..
+            })
+        );
         self.store
             .upsert_step_with_messages(&step, input.metrics, &input.messages, notify)
             .await
-            .map_err(store_failure)
+            .map_err(store_failure)?;
+        if to_this_endpoint && step.status.is_terminal() {
+            self.early.start(&step.id);
+        }
+        Ok(())
     }
 
-    /// One delivery attempt: the fast path of the step's outbox row. It takes the row as a
-    /// dispatcher would before it sends (a 2xx marks it delivered); a row already delivered is
-    /// not sent again (the result says delivered), and one that a dispatcher holds, that is dead
-    /// or that is another endpoint's is left to the outbox. The input is taken as raw JSON and
+    /// One delivery attempt: the fast path of the step's outbox row. The first attempt on the
+    /// worker whose `create_step` stored the step waits for the send that started then, and
+    /// reports it as its own. Otherwise it takes the row as a dispatcher would before it sends (a
+    /// 2xx marks it delivered); a row already delivered is not sent again (the result says
+    /// delivered), and one that a dispatcher holds, that is dead or that is another endpoint's is
+    /// left to the outbox. The input is taken as raw JSON and
     /// checked here: a payload the SDK failed to decode would be a *retryable* failure and be
     /// retried until schedule-to-close, while a wrong shape can never succeed and must fail
     /// after one attempt.
@@ -202,11 +222,17 @@ impl StepActivities {
     ) -> Result<WebhookResult, ActivityError> {
         let step_id = parse_webhook_input(&input).map_err(invalid_webhook_input)?;
         let attempt = ctx.info().attempt.max(1);
-        let result = self
-            .fast_path
-            .send_once(&step_id, attempt)
-            .await
-            .map_err(fast_path_failure)?;
+        // The first attempt reports the send `create_step` started on this worker, if any.
+        let early = match (attempt, self.early.take(&step_id)) {
+            (1, Some(early)) => early.await.ok(),
+            _ => None,
+        };
+        let sent_early = early.is_some();
+        let result = match early {
+            Some(outcome) => outcome,
+            None => self.fast_path.send_once(&step_id, attempt).await,
+        }
+        .map_err(fast_path_failure)?;
         let report = match result {
             FastPathResult::NotSent(why) => {
                 if !matches!(why, NotSent::NotConfigured) {
@@ -220,7 +246,10 @@ impl StepActivities {
             }
             FastPathResult::Sent { report, .. } => report,
         };
-        self.metrics.observe(&report);
+        if !sent_early {
+            // An early send is counted when it is made, whether an activity takes it or not.
+            self.metrics.observe(&report);
+        }
         if let Some(failure) = webhook_failure(&step_id, attempt, &report.outcome) {
             return Err(failure);
         }

@@ -5,8 +5,8 @@
 
 use crate::harness::{self, RUN_TIMEOUT, TEST_OUTBOX_GRACE, env, wait_until_delivered};
 use std::time::{Duration, Instant};
-use stephook_activities::{StepActivities, WebhookResult};
-use stephook_core::{Step, StepId, StepStatus, WebhookArgs};
+use stephook_activities::{CreateStepInput, StepActivities, WebhookResult};
+use stephook_core::{Step, StepId, StepStatus, Usage, WebhookArgs};
 use stephook_store::{AttemptPath, DeliveryState};
 use stephook_testkit::Reply;
 use stephook_workflows::timeouts;
@@ -186,4 +186,147 @@ async fn issue_11_2_a_fleet_delivers_whichever_worker_ran_which_activity() {
     assert!(started.elapsed() < RUN_TIMEOUT * 3);
     without_url.stop().await.expect("graceful stop");
     with_url.stop().await.expect("graceful stop");
+}
+
+/// Calls `create_step` by name, as another SDK's workflow does.
+async fn call_create_step(env: &harness::Env, id: &StepId) {
+    let input = CreateStepInput {
+        step_id: id.clone(),
+        agent_id: "agent-early".into(),
+        run_id: Some("early".into()),
+        status: StepStatus::Success,
+        usage: Usage::default(),
+        stop_reason: Some("end_turn".into()),
+        error_type: None,
+        error_data: None,
+        started_at_ms: stephook_core::now_millis(),
+        metrics: None,
+        messages: Vec::new(),
+    };
+    let options = ActivityStartOptions::new(
+        env.task_queue.clone(),
+        format!("create-{id}"),
+        ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: Duration::from_secs(30),
+            start_to_close: Duration::from_secs(10),
+        },
+    )
+    .build();
+    env.client
+        .start_activity(StepActivities::create_step, input, options)
+        .await
+        .expect("create_step starts")
+        .result()
+        .await
+        .expect("create_step stores the step");
+}
+
+/// Issue 14 (latency): a stored step's notification waited for the workflow task that schedules
+/// the webhook activity to reach the server, and for the activity to come back: 30 – 70 ms on a
+/// busy dev server, and forever for a workflow that calls `create_step` but not the webhook
+/// activity (the outbox sent it after its grace period). Now `create_step` sends it as soon as
+/// the step is committed, and the webhook activity's first attempt reports that send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_14_a_stored_step_is_notified_at_once_and_the_activity_reports_that_send() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    let id = StepId::new_random();
+
+    call_create_step(&env, &id).await;
+
+    // No webhook activity yet, and the outbox's grace period is far from over.
+    let arrived = env
+        .receiver
+        .wait_for(1, TEST_OUTBOX_GRACE / 2)
+        .await
+        .into_iter()
+        .filter_map(|r| r.step_id())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        arrived,
+        vec![id.to_string()],
+        "sent as soon as it was stored"
+    );
+    let delivered = wait_until_delivered(&env.store, &id, Duration::from_secs(5)).await;
+    assert_eq!(delivered.state, DeliveryState::Delivered);
+    let paths: Vec<_> = env
+        .store
+        .attempts(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.path)
+        .collect();
+    assert_eq!(
+        paths,
+        vec![AttemptPath::Activity],
+        "the activity's first attempt, made early"
+    );
+
+    let reported = call_webhook_activity(&env, &id, "after-early-send")
+        .await
+        .expect("the activity completes");
+
+    assert_eq!(
+        (
+            reported.delivered,
+            reported.status,
+            reported.attempt,
+            reported.outcome.as_deref()
+        ),
+        (true, Some(200), 1, Some("delivered")),
+        "the first attempt reports the send it did not have to make"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.receiver.count(), 1, "sent once");
+    assert_eq!(env.store.attempts(&id, 10).await.unwrap().len(), 1);
+    worker.stop().await.expect("graceful stop");
+}
+
+/// Issue 14 (latency), when the early send fails: the webhook activity's first attempt fails as
+/// that send did, and its retries send again until the endpoint answers; nothing is sent twice
+/// at once and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_14_an_early_send_that_fails_is_the_activitys_first_failed_attempt() {
+    let Some(env) = env(Reply::Status(503)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    let id = StepId::new_random();
+    call_create_step(&env, &id).await;
+    env.receiver.wait_for(1, TEST_OUTBOX_GRACE / 2).await;
+    env.receiver.set_reply(Reply::Status(200));
+
+    let reported = call_webhook_activity(&env, &id, "after-failed-early-send")
+        .await
+        .expect("delivered by a retry");
+
+    assert_eq!(
+        (
+            reported.delivered,
+            reported.attempt,
+            reported.outcome.as_deref()
+        ),
+        (true, 2, Some("delivered")),
+        "attempt 1 was the early send's 503, attempt 2 the activity's own"
+    );
+    let outcomes: Vec<_> = env
+        .store
+        .attempts(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| (a.path, a.http_status))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (AttemptPath::Activity, Some(503)),
+            (AttemptPath::Activity, Some(200))
+        ]
+    );
+    assert_eq!(env.receiver.count(), 2);
+    worker.stop().await.expect("graceful stop");
 }

@@ -1,0 +1,195 @@
+//! A stored step's notification leaves the moment `create_step` commits it, instead of waiting
+//! for the workflow task that schedules `send_step_complete_webhook` to reach the server and the
+//! activity to come back: that round trip through the server was most of a notification's
+//! latency. The early send is the webhook activity's first attempt, made ahead of it: it takes
+//! the outbox row as the activity would (so it is never sent by two holders at once), and the
+//! activity's first attempt on this worker reports its outcome instead of sending again. Its
+//! retries, and an activity that runs on another worker, take the row as before.
+
+use crate::metrics::WebhookMetrics;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stephook_core::StepId;
+use stephook_direct::{FastPath, FastPathError, FastPathResult};
+use tokio::sync::oneshot;
+
+/// An early send's outcome waits this long for the activity to take it: past the activity's
+/// 30 s schedule-to-close, its first attempt can no longer come.
+const KEPT_FOR: Duration = Duration::from_secs(40);
+/// At most this many outcomes wait at once; beyond it a step is left to its activity to send
+/// (as before early sends), so a flood of steps whose activities never come cannot grow memory.
+const MAX_WAITING: usize = 20_000;
+
+/// What one early send did, as the fast path reports it.
+pub(crate) type EarlyOutcome = Result<FastPathResult, FastPathError>;
+
+/// Sends notifications early and keeps their outcomes for the webhook activity.
+pub(crate) struct EarlySends {
+    fast_path: FastPath,
+    metrics: Arc<WebhookMetrics>,
+    waiting: Mutex<Waiting<oneshot::Receiver<EarlyOutcome>>>,
+}
+
+impl EarlySends {
+    pub(crate) fn new(fast_path: FastPath, metrics: Arc<WebhookMetrics>) -> Self {
+        Self {
+            fast_path,
+            metrics,
+            waiting: Mutex::new(Waiting::default()),
+        }
+    }
+
+    /// Sends the step's notification in the background. Does nothing when a send for it is
+    /// already waiting (a retried `create_step`) or too many are.
+    pub(crate) fn start(&self, step_id: &StepId) {
+        let (sender, receiver) = oneshot::channel();
+        let admitted = match self.waiting.lock() {
+            Ok(mut waiting) => waiting.admit(step_id, receiver, Instant::now()),
+            Err(_) => false,
+        };
+        if !admitted {
+            return;
+        }
+        let fast_path = self.fast_path.clone();
+        let metrics = Arc::clone(&self.metrics);
+        let step_id = step_id.clone();
+        tokio::spawn(async move {
+            let outcome = fast_path.send_once(&step_id, 1).await;
+            if let Ok(FastPathResult::Sent { report, .. }) = &outcome {
+                metrics.observe(report);
+            }
+            // Nobody waiting (the activity ran elsewhere, or never): the row says what happened.
+            let _ = sender.send(outcome);
+        });
+    }
+
+    /// The early send of this step, if this worker made one that no activity has taken yet.
+    pub(crate) fn take(&self, step_id: &StepId) -> Option<oneshot::Receiver<EarlyOutcome>> {
+        self.waiting.lock().ok()?.take(step_id)
+    }
+}
+
+/// The outcomes not yet taken, oldest first for expiry.
+struct Waiting<T> {
+    by_step: HashMap<StepId, (u64, T)>,
+    order: VecDeque<(Instant, StepId, u64)>,
+    next: u64,
+}
+
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Self {
+            by_step: HashMap::new(),
+            order: VecDeque::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<T> Waiting<T> {
+    /// Keeps `value` for the step unless one is kept already or the table is full; forgets
+    /// what has waited longer than [`KEPT_FOR`].
+    fn admit(&mut self, step_id: &StepId, value: T, now: Instant) -> bool {
+        self.expire(now);
+        if self.by_step.contains_key(step_id) || self.by_step.len() >= MAX_WAITING {
+            return false;
+        }
+        let generation = self.next;
+        self.next += 1;
+        self.by_step.insert(step_id.clone(), (generation, value));
+        self.order.push_back((now, step_id.clone(), generation));
+        true
+    }
+
+    fn take(&mut self, step_id: &StepId) -> Option<T> {
+        self.by_step.remove(step_id).map(|(_, value)| value)
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, _, _)) = self.order.front() {
+            if now.duration_since(*at) < KEPT_FOR {
+                break;
+            }
+            if let Some((_, step_id, generation)) = self.order.pop_front()
+                && self.by_step.get(&step_id).map(|(g, _)| *g) == Some(generation)
+            {
+                self.by_step.remove(&step_id);
+            }
+        }
+        // Entries taken long ago leave their place in the queue behind; keep it bounded too.
+        if self.order.len() > 2 * MAX_WAITING {
+            let kept: &HashMap<_, _> = &self.by_step;
+            self.order
+                .retain(|(_, id, generation)| kept.get(id).map(|(g, _)| g) == Some(generation));
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_step.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_outcome_is_taken_once() {
+        let mut waiting = Waiting::default();
+        let id = StepId::new_random();
+        assert!(waiting.admit(&id, 1, Instant::now()));
+        assert_eq!(waiting.take(&id), Some(1));
+        assert_eq!(waiting.take(&id), None);
+    }
+
+    #[test]
+    fn a_second_send_of_the_same_step_is_not_admitted_while_the_first_waits() {
+        let mut waiting = Waiting::default();
+        let id = StepId::new_random();
+        let now = Instant::now();
+        assert!(waiting.admit(&id, 1, now));
+        assert!(!waiting.admit(&id, 2, now));
+        assert_eq!(waiting.take(&id), Some(1));
+        assert!(waiting.admit(&id, 3, now), "taken: a new send may start");
+    }
+
+    #[test]
+    fn outcomes_nobody_takes_are_forgotten_after_they_are_kept_for_long_enough() {
+        let mut waiting = Waiting::default();
+        let start = Instant::now();
+        let old = StepId::new_random();
+        let young = StepId::new_random();
+        assert!(waiting.admit(&old, 1, start));
+        assert!(waiting.admit(&young, 2, start + KEPT_FOR / 2));
+        let later = StepId::new_random();
+        assert!(waiting.admit(&later, 3, start + KEPT_FOR));
+        assert_eq!(waiting.take(&old), None, "expired");
+        assert_eq!(waiting.take(&young), Some(2));
+        assert_eq!(waiting.len(), 1);
+    }
+
+    #[test]
+    fn a_step_admitted_again_after_it_was_taken_is_not_expired_by_its_first_entry() {
+        let mut waiting = Waiting::default();
+        let start = Instant::now();
+        let id = StepId::new_random();
+        assert!(waiting.admit(&id, 1, start));
+        assert_eq!(waiting.take(&id), Some(1));
+        assert!(waiting.admit(&id, 2, start + KEPT_FOR / 2));
+        waiting.expire(start + KEPT_FOR);
+        assert_eq!(waiting.take(&id), Some(2));
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut waiting = Waiting::default();
+        let now = Instant::now();
+        for n in 0..MAX_WAITING {
+            assert!(waiting.admit(&StepId::new_random(), n, now));
+        }
+        assert!(!waiting.admit(&StepId::new_random(), 0, now));
+        assert_eq!(waiting.len(), MAX_WAITING);
+    }
+}
