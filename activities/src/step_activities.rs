@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stephook_core::step_body::plan_step;
 use stephook_core::{Endpoint, Step, StepId, StepMetrics, duration_millis, now_millis};
-use stephook_direct::{FastPath, FastPathResult, NotSent};
+use stephook_direct::{FastPath, FastPathError, FastPathResult, NotSent};
 use stephook_model::ModelClient;
 use stephook_store::{Notify, NotifyTo, Store};
 use stephook_tools::McpServers;
@@ -30,6 +30,12 @@ const WEBHOOK_INPUT_SHAPE: &str =
 /// the webhook activity's whole budget (30 s schedule-to-close, checked in the workflow's
 /// timeouts), so the dispatchers only take over once the fast path has given up.
 pub const DEFAULT_OUTBOX_GRACE: Duration = Duration::from_secs(60);
+/// An attempt that finds the row held by another holder (the early send of the worker that
+/// stored the step, or a dispatcher) waits at most this long for that send to end, so that its
+/// result says what happened (`already_delivered`) instead of leaving a delivered notification
+/// counted as left to the outbox.
+const HELD_WAIT: Duration = Duration::from_secs(5);
+const HELD_POLL: Duration = Duration::from_millis(100);
 /// One tool call, answer included, unless the worker says otherwise.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct StepActivities {
@@ -89,6 +95,24 @@ impl StepActivities {
         self.tools = tools;
         self.tool_timeout = timeout;
         self
+    }
+
+    /// One fast-path attempt; a row someone else is sending is looked at again until they are
+    /// done or [`HELD_WAIT`] has passed. Never two sends at once: each look is a fenced take.
+    async fn send_after_any_holder(
+        &self,
+        step_id: &StepId,
+        attempt: u32,
+    ) -> Result<FastPathResult, FastPathError> {
+        let deadline = Instant::now() + HELD_WAIT;
+        loop {
+            match self.fast_path.send_once(step_id, attempt).await? {
+                FastPathResult::NotSent(NotSent::HeldElsewhere) if Instant::now() < deadline => {
+                    tokio::time::sleep(HELD_POLL).await;
+                }
+                result => return Ok(result),
+            }
+        }
     }
 
     /// Where a stored step's notification goes: this worker's endpoint; without a URL, to the
@@ -230,7 +254,7 @@ impl StepActivities {
         let sent_early = early.is_some();
         let result = match early {
             Some(outcome) => outcome,
-            None => self.fast_path.send_once(&step_id, attempt).await,
+            None => self.send_after_any_holder(&step_id, attempt).await,
         }
         .map_err(fast_path_failure)?;
         let report = match result {

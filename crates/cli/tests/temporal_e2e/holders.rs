@@ -23,8 +23,18 @@ async fn call_webhook_activity(
     id: &StepId,
     activity_id: &str,
 ) -> Result<WebhookResult, String> {
+    call_webhook_activity_on(env, &env.task_queue, id, activity_id).await
+}
+
+/// [`call_webhook_activity`] on another task queue (the workers that poll it).
+async fn call_webhook_activity_on(
+    env: &harness::Env,
+    task_queue: &str,
+    id: &StepId,
+    activity_id: &str,
+) -> Result<WebhookResult, String> {
     let options = ActivityStartOptions::new(
-        env.task_queue.clone(),
+        task_queue.to_owned(),
         activity_id.to_owned(),
         ActivityCloseTimeouts::ScheduleAndStartToClose {
             schedule_to_close: timeouts::WEBHOOK_SCHEDULE_TO_CLOSE,
@@ -329,4 +339,37 @@ async fn issue_14_an_early_send_that_fails_is_the_activitys_first_failed_attempt
     );
     assert_eq!(env.receiver.count(), 2);
     worker.stop().await.expect("graceful stop");
+}
+
+/// Issue 14 (early sends), two workers on one store: the webhook activity that runs on another
+/// worker than the one that stored the step found the row held by that worker's early send and
+/// answered `held_elsewhere`, so the run counted a notification that arrived as left to the
+/// outbox. Now it waits for the holder (at most a few seconds) and says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_14_the_activity_on_another_worker_waits_for_the_early_send_and_reports_it() {
+    let Some(env) = env(Reply::Delay(Duration::from_secs(2), 200)).await else {
+        return;
+    };
+    let storing = env.start_worker();
+    let mut other = env.worker_config(env.webhook_args());
+    other.task_queue = format!("{}-other", env.task_queue);
+    let other_queue = other.task_queue.clone();
+    let notifying = harness::TestWorker::start(other);
+    let id = StepId::new_random();
+
+    call_create_step(&env, &id).await;
+    let reported = call_webhook_activity_on(&env, &other_queue, &id, "on-the-other-worker")
+        .await
+        .expect("the activity completes");
+
+    assert_eq!(
+        (reported.delivered, reported.outcome.as_deref()),
+        (true, Some("already_delivered")),
+        "{reported:?}"
+    );
+    assert_eq!(env.receiver.count(), 1, "sent once, by the early send");
+    let attempts = env.store.attempts(&id, 10).await.unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    notifying.stop().await.expect("graceful stop");
+    storing.stop().await.expect("graceful stop");
 }

@@ -17,7 +17,8 @@ use stephook_core::{DatabaseKind, StepId, now_millis};
 /// Which path made an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptPath {
-    /// Temporal's `send_step_complete_webhook` activity.
+    /// Temporal's `send_step_complete_webhook` activity (its first attempt is made as soon as
+    /// `create_step` has stored the step, on the worker that stored it).
     Activity,
     /// An outbox dispatcher (any worker, `stephook serve`, `run --direct`, `redeliver --now`).
     Dispatcher,
