@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use stephook_core::StepId;
 use stephook_direct::{FastPath, FastPathError, FastPathResult};
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
 /// An early send's outcome waits this long for the activity to take it: past the activity's
 /// 30 s schedule-to-close, its first attempt can no longer come.
@@ -29,6 +30,26 @@ pub(crate) struct EarlySends {
     fast_path: FastPath,
     metrics: Arc<WebhookMetrics>,
     waiting: Mutex<Waiting<oneshot::Receiver<EarlyOutcome>>>,
+    in_flight: TaskTracker,
+}
+
+/// Lets a stopping worker wait for the early sends still in flight.
+#[derive(Clone, Debug)]
+pub struct EarlySendsInFlight(TaskTracker);
+
+impl EarlySendsInFlight {
+    /// Waits, at most `bound`, for the sends under way to be sent and recorded; none starts
+    /// after this. A worker that closed its store under a send would leave a delivered
+    /// notification unrecorded, and the outbox would send it again once its lease ended.
+    pub async fn finish(&self, bound: Duration) {
+        self.0.close();
+        if tokio::time::timeout(bound, self.0.wait()).await.is_err() {
+            tracing::warn!(
+                in_flight = self.0.len(),
+                "early notifications still in flight at stop; the outbox sends them again when their leases end"
+            );
+        }
+    }
 }
 
 impl EarlySends {
@@ -37,12 +58,21 @@ impl EarlySends {
             fast_path,
             metrics,
             waiting: Mutex::new(Waiting::default()),
+            in_flight: TaskTracker::new(),
         }
+    }
+
+    pub(crate) fn in_flight(&self) -> EarlySendsInFlight {
+        EarlySendsInFlight(self.in_flight.clone())
     }
 
     /// Sends the step's notification in the background. Does nothing when a send for it is
     /// already waiting (a retried `create_step`) or too many are.
     pub(crate) fn start(&self, step_id: &StepId) {
+        if self.in_flight.is_closed() {
+            // The worker is stopping: the webhook activity, or the outbox, sends it.
+            return;
+        }
         let (sender, receiver) = oneshot::channel();
         let admitted = match self.waiting.lock() {
             Ok(mut waiting) => waiting.admit(step_id, receiver, Instant::now()),
@@ -54,7 +84,7 @@ impl EarlySends {
         let fast_path = self.fast_path.clone();
         let metrics = Arc::clone(&self.metrics);
         let step_id = step_id.clone();
-        tokio::spawn(async move {
+        self.in_flight.spawn(async move {
             let outcome = fast_path.send_once(&step_id, 1).await;
             if let Ok(FastPathResult::Sent { report, .. }) = &outcome {
                 metrics.observe(report);

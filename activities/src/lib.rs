@@ -29,6 +29,7 @@ mod step_activities;
 mod step_work;
 mod types;
 
+pub use early_sends::EarlySendsInFlight;
 pub use failures::{
     INVALID_WEBHOOK_INPUT, LLM_API_ERROR, MODEL_UNAVAILABLE, STORE_UNAVAILABLE, TOOL_UNAVAILABLE,
     UNKNOWN_TOOLS, WEBHOOK_PERMANENT_STATUS, WEBHOOK_RETRYABLE_STATUS, WEBHOOK_TIMEOUT,

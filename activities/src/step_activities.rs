@@ -1,7 +1,7 @@
 //! The activity implementations, registered on the worker as one [`StepActivities`] value that
 //! shares the store pool, the webhook client and the metrics across every activity task.
 
-use crate::early_sends::EarlySends;
+use crate::early_sends::{EarlySends, EarlySendsInFlight};
 use crate::failures::{
     fast_path_failure, invalid_webhook_input, step_body_failure, store_failure, webhook_failure,
 };
@@ -82,6 +82,11 @@ impl StepActivities {
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
             outbox_grace,
         }
+    }
+
+    /// For the worker's graceful stop: the notifications `create_step` is still sending.
+    pub fn early_sends_in_flight(&self) -> EarlySendsInFlight {
+        self.early.in_flight()
     }
 
     /// The model the steps call (without one they are the offline echo).

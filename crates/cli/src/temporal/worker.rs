@@ -24,6 +24,9 @@ const DEFAULT_SLOTS: usize = 100;
 /// After a shutdown request, activities still running this long are cancelled (their attempts
 /// then retry on another worker). The webhook activity always ends within its 15 s.
 pub const GRACEFUL_SHUTDOWN_PERIOD: Duration = Duration::from_secs(30);
+/// At stop, an early notification in flight gets its HTTP timeout plus this to be sent and
+/// recorded (the fast path gives each of its two store steps 3 s).
+const EARLY_SEND_RECORDING: Duration = Duration::from_secs(6);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
@@ -178,6 +181,7 @@ pub async fn run_worker_until(
     )
     .with_model(agent.model)
     .with_tools(agent.tools, agent.tool_timeout);
+    let early_sends = activities.early_sends_in_flight();
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<AgentWorkflow>()
         .map_err(|e| anyhow!("{e}"))?
@@ -212,6 +216,10 @@ pub async fn run_worker_until(
             run.await
         }
     };
+    // Before the store closes: a send it could not record would be sent again.
+    early_sends
+        .finish(config.webhook.timeout + EARLY_SEND_RECORDING)
+        .await;
     retention.stop();
     if let Some(dispatcher) = dispatcher {
         dispatcher.stop().await;

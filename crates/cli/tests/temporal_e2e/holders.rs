@@ -373,3 +373,26 @@ async fn issue_14_the_activity_on_another_worker_waits_for_the_early_send_and_re
     notifying.stop().await.expect("graceful stop");
     storing.stop().await.expect("graceful stop");
 }
+
+/// Issue 14 (early sends), a graceful stop: the worker closed its store while an early send was
+/// still waiting for the receiver's answer, so the delivered notification could not be recorded
+/// and the outbox would send it again once the lease ended. Now a stopping worker lets the
+/// sends in flight finish (bounded by the HTTP timeout) before it closes the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_14_a_graceful_stop_lets_an_early_send_finish_and_be_recorded() {
+    let Some(env) = env(Reply::Delay(Duration::from_millis(1500), 200)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    let id = StepId::new_random();
+    call_create_step(&env, &id).await;
+    // In flight: the receiver has it and answers 1.5 s later.
+    env.receiver.wait_for(1, TEST_OUTBOX_GRACE / 2).await;
+
+    worker.stop().await.expect("graceful stop");
+
+    let row = env.store.delivery(&id).await.unwrap().expect("a row");
+    assert_eq!(row.state, DeliveryState::Delivered, "{row:?}");
+    assert_eq!(env.store.attempts(&id, 10).await.unwrap().len(), 1);
+    assert_eq!(env.receiver.count(), 1);
+}
