@@ -238,11 +238,11 @@ impl StepActivities {
     /// worker whose `create_step` stored the step waits for the send that started then, and
     /// reports it as its own. Otherwise it takes the row as a dispatcher would before it sends (a
     /// 2xx marks it delivered); a row already delivered is not sent again (the result says
-    /// delivered), and one that a dispatcher holds, that is dead or that is another endpoint's is
-    /// left to the outbox. The input is taken as raw JSON and
-    /// checked here: a payload the SDK failed to decode would be a *retryable* failure and be
-    /// retried until schedule-to-close, while a wrong shape can never succeed and must fail
-    /// after one attempt.
+    /// delivered); one that someone else is sending is looked at again for up to [`HELD_WAIT`];
+    /// one still held then, a dead one and another endpoint's are left to the outbox. The input
+    /// is taken as raw JSON and checked here: a payload the SDK failed to decode would be a
+    /// *retryable* failure and be retried until schedule-to-close, while a wrong shape can never
+    /// succeed and must fail after one attempt.
     #[activity(name = "send_step_complete_webhook")]
     pub async fn send_step_complete_webhook(
         self: Arc<Self>,
