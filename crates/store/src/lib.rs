@@ -18,7 +18,7 @@ pub use deliveries::{
     ActivityAttempt, Attempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery,
     DISPATCHER_HEARTBEAT, Delivery, DeliveryQuery, DeliveryState, DispatcherRegistration,
     FLEET_MEMORY, FastPathTake, Fence, InvalidDeliveryState, Notify, NotifyTo, Rebind,
-    RequeueOutcome, ServedEndpoint, Source,
+    RequeueOutcome, ServedEndpoint, Source, TakeOnCommit,
 };
 pub use error::StoreError;
 pub use retention::Purged;

@@ -1,11 +1,12 @@
 //! Steps and step metrics.
 
 use crate::batch::Batch;
-use crate::{Notify, Source, Store, StoreError};
+use crate::deliveries::TakeOnCommit;
+use crate::{Notify, NotifyTo, Source, Store, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use stephook_core::chat::ChatMessage;
-use stephook_core::{Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
+use stephook_core::{DatabaseKind, Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 
 const STEP_COLUMNS: &str = "id, agent_id, run_id, status, model, provider, prompt_tokens, \
     completion_tokens, total_tokens, stop_reason, error_type, error_data, created_at, updated_at, \
@@ -78,27 +79,34 @@ impl Store {
         messages: &[ChatMessage],
         notify: Option<Notify<'_>>,
     ) -> Result<(), StoreError> {
-        // Encoded before the commit takes the gate: the write lock is held only while it writes.
-        let mut batch = Batch::new(self.kind);
-        write_step(&mut batch, step, true);
-        if !messages.is_empty() {
-            write_messages(&mut batch, &step.id, messages)?;
-        }
-        if let Some(notify) = notify.filter(|_| step.status.is_terminal()) {
-            crate::deliveries::enqueue(
-                &mut batch,
-                self.kind,
-                (&step.id, step.status),
-                Source::Temporal,
-                notify,
-                false,
-            );
-        }
-        if let Some(metrics) = metrics {
-            write_metrics(&mut batch, &step.id, metrics);
-        }
-        batch.commit(self).await?;
+        upsert_batch(self.kind, step, metrics, messages, notify)?
+            .commit(self)
+            .await?;
         Ok(())
+    }
+
+    /// [`Self::upsert_step_with_messages`] of a step notified to `take`'s endpoint (due after
+    /// `after`) and, when the step is terminal, the take of its notification's row for the send
+    /// that follows the commit, in the same transaction. True when the row was taken; not when
+    /// it was already delivered, is held by someone else, or is dead (a retried `create_step`):
+    /// then the send takes its own look.
+    pub async fn upsert_step_and_take(
+        &self,
+        step: &Step,
+        metrics: Option<StepMetrics>,
+        messages: &[ChatMessage],
+        take: TakeOnCommit<'_>,
+        after: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let notify = Notify {
+            after,
+            to: NotifyTo::Endpoint(take.endpoint),
+        };
+        let mut batch = upsert_batch(self.kind, step, metrics, messages, Some(notify))?;
+        if step.status.is_terminal() {
+            crate::deliveries::push_take(&mut batch, &step.id, take);
+        }
+        Ok(!batch.commit(self).await?.is_empty())
     }
 
     pub async fn step(&self, id: &StepId) -> Result<Option<Step>, StoreError> {
@@ -245,6 +253,36 @@ impl Store {
             })
         }
     }
+}
+
+/// The writes of an upsert (see [`Store::upsert_step`]), encoded before the commit takes the
+/// gate: the write lock is held only while it writes.
+fn upsert_batch<'q>(
+    kind: DatabaseKind,
+    step: &'q Step,
+    metrics: Option<StepMetrics>,
+    messages: &'q [ChatMessage],
+    notify: Option<Notify<'q>>,
+) -> Result<Batch<'q>, StoreError> {
+    let mut batch = Batch::new(kind);
+    write_step(&mut batch, step, true);
+    if !messages.is_empty() {
+        write_messages(&mut batch, &step.id, messages)?;
+    }
+    if let Some(notify) = notify.filter(|_| step.status.is_terminal()) {
+        crate::deliveries::enqueue(
+            &mut batch,
+            kind,
+            (&step.id, step.status),
+            Source::Temporal,
+            notify,
+            false,
+        );
+    }
+    if let Some(metrics) = metrics {
+        write_metrics(&mut batch, &step.id, metrics);
+    }
+    Ok(batch)
 }
 
 fn write_step<'q>(batch: &mut Batch<'q>, step: &'q Step, replace: bool) {

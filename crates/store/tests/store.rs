@@ -8,7 +8,7 @@ use stephook_core::chat::{ChatMessage, ChatRole};
 use stephook_core::{Endpoint, Step, StepId, StepMetrics, StepStatus, Usage, now_millis};
 use stephook_store::{
     ActivityAttempt, AttemptPath, AttemptRecord, ClaimScope, ClaimedDelivery, DeliveryState,
-    FastPathTake, Fence, Notify, NotifyTo, Rebind, RequeueOutcome, Store, StoreError,
+    FastPathTake, Fence, Notify, NotifyTo, Rebind, RequeueOutcome, Store, StoreError, TakeOnCommit,
     TerminalTransition, TerminalUpdate, testing,
 };
 
@@ -35,6 +35,7 @@ stephook_store::on_both_databases!(
     issue_11_8_a_dispatcher_claims_only_its_own_endpoints_rows,
     dispatchers_say_which_endpoints_are_served,
     counts_are_bounded_per_state,
+    a_step_stored_with_its_take_is_held_by_that_take_alone,
 );
 
 /// Long enough that no lease in these tests runs out unless the test waits for it.
@@ -615,6 +616,94 @@ async fn the_activity_fast_path_marks_delivered_and_leaves_failures_to_the_outbo
     let row = store.delivery(&step.id).await.unwrap().unwrap();
     assert_eq!(row.state, DeliveryState::Delivered);
     assert_eq!(store.attempts(&step.id, 10).await.unwrap().len(), 2);
+}
+
+/// `create_step` takes its step's notification row in the transaction that stores the step, so
+/// that the send which follows writes nothing before it goes out: the take must hold the row as
+/// the fast path's own take would, and a retried `create_step` must not take a row that is
+/// delivered or that someone else holds.
+async fn a_step_stored_with_its_take_is_held_by_that_take_alone(store: Store) {
+    // Arrange
+    let mut step = Step::pending(StepId::new_random(), "agent-1", Some("run-t".into()));
+    step.status = StepStatus::Success;
+    let take = TakeOnCommit {
+        endpoint: &ENDPOINT,
+        token: "token-of-create-step",
+        lease_ms: LONG_LEASE_MS,
+    };
+
+    // Act
+    let held = store
+        .upsert_step_and_take(&step, None, &[], take, Duration::ZERO)
+        .await
+        .expect("upsert and take");
+
+    // Assert: stored, queued and held, so neither the fast path nor a dispatcher takes it.
+    assert!(held, "a fresh row is taken");
+    assert_eq!(
+        store.step(&step.id).await.unwrap().map(|s| s.status),
+        Some(StepStatus::Success)
+    );
+    let row = store.delivery(&step.id).await.unwrap().expect("a row");
+    assert_eq!(row.state, DeliveryState::Pending);
+    assert_eq!(
+        store
+            .take_for_fast_path(&step.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
+            .await
+            .unwrap(),
+        FastPathTake::HeldElsewhere
+    );
+    assert!(claim_all(&store, LONG_LEASE_MS).await.is_empty());
+
+    // Act: a retried `create_step` while the send is under way.
+    let retry = TakeOnCommit {
+        token: "token-of-the-retry",
+        ..take
+    };
+    let retried = store
+        .upsert_step_and_take(&step, None, &[], retry, Duration::ZERO)
+        .await
+        .unwrap();
+
+    // Assert: the first holder keeps it and records its send under its own token.
+    assert!(!retried, "a held row is not taken again");
+    assert_eq!(
+        store
+            .record_activity_attempt(&activity_attempt(&step.id, "token-of-the-retry", 200))
+            .await
+            .unwrap(),
+        Fence::LeaseLost
+    );
+    assert_eq!(
+        store
+            .record_activity_attempt(&activity_attempt(&step.id, take.token, 200))
+            .await
+            .unwrap(),
+        Fence::Held
+    );
+
+    // A retry after delivery takes nothing and leaves the row delivered.
+    let after_delivery = store
+        .upsert_step_and_take(&step, None, &[], retry, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(!after_delivery);
+    let row = store.delivery(&step.id).await.unwrap().expect("a row");
+    assert_eq!(row.state, DeliveryState::Delivered);
+    assert_eq!(
+        store.attempts(&step.id, 10).await.unwrap().len(),
+        2,
+        "both recorded sends are in the history, the row moved once"
+    );
+
+    // A step that is not terminal has no notification to take.
+    let running = Step::pending(StepId::new_random(), "agent-1", Some("run-t".into()));
+    let taken_running = store
+        .upsert_step_and_take(&running, None, &[], take, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(!taken_running);
+    assert!(store.delivery(&running.id).await.unwrap().is_none());
 }
 
 async fn redelivery_restarts_the_schedule_and_keeps_the_history(store: Store) {

@@ -7,6 +7,7 @@
 //! a URL that handles a notification always makes it durable.
 
 use super::{DeliveryState, Source, WAITING_STATES, unheld};
+use crate::batch::Batch;
 use crate::clock::now_sql;
 use crate::{Store, StoreError};
 use stephook_core::{Endpoint, StepId, now_millis};
@@ -33,6 +34,43 @@ pub enum FastPathTake {
     /// The store holds no terminal step of that id (another SDK's workflow notifying a step of
     /// its own): there is no row to hold or record on.
     NotStored,
+}
+
+/// A fast-path take of a step's row written in the transaction that stores the step
+/// (`create_step`'s), for the send that starts once it commits: that send then makes no write of
+/// its own before it goes out. The take is the one [`Store::take_for_fast_path`] makes of a
+/// waiting row, so it holds only a row nobody else holds.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeOnCommit<'a> {
+    pub endpoint: &'a Endpoint,
+    /// The holder's claim token; it fences the send's record.
+    pub token: &'a str,
+    /// The lease, on the database clock, from the statement's time.
+    pub lease_ms: i64,
+}
+
+/// Adds the take of the step's waiting, unheld row (this endpoint's, or no endpoint's yet: then
+/// it becomes this one's) to the batch; the row comes back (`RETURNING`) when it was taken.
+pub(crate) fn push_take<'q>(batch: &mut Batch<'q>, id: &'q StepId, take: TakeOnCommit<'q>) {
+    let kind = batch.kind();
+    let sql = format!(
+        "UPDATE webhook_deliveries SET claim_token = $1, lease_until = {db_now} + $2, \
+           endpoint = COALESCE(endpoint, $3), endpoint_url = COALESCE(endpoint_url, $4), \
+           updated_at = $5 \
+         WHERE step_id = $6 AND state IN {WAITING_STATES} AND {unheld} \
+           AND (endpoint = $3 OR endpoint IS NULL) \
+         RETURNING step_id",
+        db_now = now_sql(kind),
+        unheld = unheld(kind),
+    );
+    batch
+        .push(sql)
+        .bind(take.token)
+        .bind(take.lease_ms)
+        .bind(take.endpoint.fingerprint())
+        .bind(take.endpoint.shown())
+        .bind(now_millis())
+        .bind(id.as_str());
 }
 
 impl Store {
@@ -92,27 +130,17 @@ impl Store {
         token: &str,
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
-        let db_now = now_sql(self.kind);
-        let sql = format!(
-            "UPDATE webhook_deliveries SET claim_token = $1, lease_until = {db_now} + $2, \
-               endpoint = COALESCE(endpoint, $3), endpoint_url = COALESCE(endpoint_url, $4), \
-               updated_at = $5 \
-             WHERE step_id = $6 AND state IN {WAITING_STATES} AND {unheld} \
-               AND (endpoint = $3 OR endpoint IS NULL)",
-            unheld = unheld(self.kind),
+        let mut batch = Batch::new(self.kind);
+        push_take(
+            &mut batch,
+            id,
+            TakeOnCommit {
+                endpoint,
+                token,
+                lease_ms,
+            },
         );
-        let gate = self.write_gate().await;
-        let taken = sqlx::query(&sql)
-            .bind(token)
-            .bind(lease_ms)
-            .bind(endpoint.fingerprint())
-            .bind(endpoint.shown())
-            .bind(now_millis())
-            .bind(id.as_str())
-            .execute(gate.pool())
-            .await?
-            .rows_affected();
-        Ok(taken == 1)
+        Ok(!batch.commit(self).await?.is_empty())
     }
 
     /// One write: the row of a terminal step that has none, held by the fast path.

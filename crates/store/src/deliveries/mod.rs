@@ -21,7 +21,8 @@ mod requeue;
 
 pub use attempts::{ActivityAttempt, Attempt, AttemptPath, AttemptRecord, Fence};
 pub use claims::{ClaimScope, ClaimedDelivery};
-pub use fast_path::FastPathTake;
+pub(crate) use fast_path::push_take;
+pub use fast_path::{FastPathTake, TakeOnCommit};
 pub use query::DeliveryQuery;
 pub use registry::{DISPATCHER_HEARTBEAT, DispatcherRegistration, FLEET_MEMORY, ServedEndpoint};
 pub use requeue::{Rebind, RequeueOutcome};
