@@ -8,7 +8,7 @@
 use crate::dispatcher::{host_label, lease_covers_a_send};
 use std::time::{Duration, Instant};
 use stephook_core::{Endpoint, StepId, duration_millis, now_millis};
-use stephook_store::{ActivityAttempt, FastPathTake, Fence, Store, StoreError};
+use stephook_store::{ActivityAttempt, FastPathTake, Fence, Store, StoreError, TakeOnCommit};
 use stephook_webhook::{DeliveryReport, OutcomeClass, WebhookService};
 
 /// Taking and recording the row get this long each: a slow store must not eat the attempt's
@@ -35,6 +35,37 @@ pub enum FastPathResult {
     },
     /// Nothing was sent, for this reason.
     NotSent(NotSent),
+}
+
+/// What a holder knows of the row it is about to send.
+struct Held {
+    /// Its claim token; `None`: a step the store does not hold (nothing to record on).
+    token: Option<String>,
+    /// The row was missing and this attempt wrote it.
+    wrote_row: bool,
+    /// When the take was asked for: the lease cannot have started earlier.
+    lease_started: Instant,
+}
+
+/// A take of a step's row made in the transaction that stores the step (see
+/// [`FastPath::take_on_commit`]).
+#[derive(Debug)]
+pub struct TakenOnCommit {
+    endpoint: Endpoint,
+    token: String,
+    lease_ms: i64,
+    started: Instant,
+}
+
+impl TakenOnCommit {
+    /// What the store writes in the step's transaction.
+    pub fn take(&self) -> TakeOnCommit<'_> {
+        TakeOnCommit {
+            endpoint: &self.endpoint,
+            token: &self.token,
+            lease_ms: self.lease_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +144,11 @@ impl FastPath {
         self
     }
 
+    /// How long a fast-path holder keeps a row: its whole HTTP attempt, and the margin.
+    fn lease(&self) -> Duration {
+        self.webhook.config().timeout + self.lease_margin
+    }
+
     /// One attempt (`attempt` is 1-based, for the log line) at the step's notification.
     pub async fn send_once(
         &self,
@@ -122,7 +158,7 @@ impl FastPath {
         let Some(endpoint) = &self.endpoint else {
             return Ok(FastPathResult::NotSent(NotSent::NotConfigured));
         };
-        let lease = self.webhook.config().timeout + self.lease_margin;
+        let lease = self.lease();
         // Taken before the claim is asked for: the lease cannot have started earlier.
         let lease_started = Instant::now();
         let take = tokio::time::timeout(
@@ -150,10 +186,61 @@ impl FastPath {
                 return Ok(FastPathResult::NotSent(NotSent::OtherEndpoint(other)));
             }
         };
+        let held = Held {
+            token,
+            wrote_row,
+            lease_started,
+        };
+        Ok(self.send_held(step_id, endpoint, held, attempt).await)
+    }
+
+    /// A take to write in the transaction that stores a step, for [`Self::send_taken`] once it
+    /// commits; `None` without a webhook URL.
+    pub fn take_on_commit(&self) -> Option<TakenOnCommit> {
+        let endpoint = self.endpoint.clone()?;
+        Some(TakenOnCommit {
+            endpoint,
+            token: uuid::Uuid::new_v4().to_string(),
+            lease_ms: duration_millis(self.lease()),
+            // Taken before the transaction is asked for: the lease cannot have started earlier.
+            started: Instant::now(),
+        })
+    }
+
+    /// The first attempt at a notification whose row the step's own transaction took (`taken`):
+    /// it sends at once, with no write before it.
+    pub async fn send_taken(&self, step_id: &StepId, taken: TakenOnCommit) -> FastPathResult {
+        let TakenOnCommit {
+            endpoint,
+            token,
+            started,
+            ..
+        } = taken;
+        let held = Held {
+            token: Some(token),
+            wrote_row: false,
+            lease_started: started,
+        };
+        self.send_held(step_id, &endpoint, held, 1).await
+    }
+
+    /// Sends the notification of a row this holder took and records the send on it.
+    async fn send_held(
+        &self,
+        step_id: &StepId,
+        endpoint: &Endpoint,
+        held: Held,
+        attempt: u32,
+    ) -> FastPathResult {
+        let Held {
+            token,
+            wrote_row,
+            lease_started,
+        } = held;
         if token.is_some() && !lease_covers_a_send(lease_started, self.lease_margin) {
             tracing::warn!(step_id = step_id.as_str(), host = %host_label(),
                 "stalled after taking the notification; leaving it to the outbox");
-            return Ok(FastPathResult::NotSent(NotSent::LeaseUnproven));
+            return FastPathResult::NotSent(NotSent::LeaseUnproven);
         }
         let started_at = now_millis();
         let report = self.webhook.send(step_id, attempt).await;
@@ -164,11 +251,11 @@ impl FastPath {
                     .await
             }
         };
-        Ok(FastPathResult::Sent {
+        FastPathResult::Sent {
             report,
             recorded,
             wrote_row,
-        })
+        }
     }
 
     async fn record(

@@ -18,6 +18,7 @@ pub use dispatcher::{
 };
 pub use fast_path::{
     FAST_PATH_LEASE_MARGIN, FastPath, FastPathError, FastPathResult, NotSent, Recorded,
+    TakenOnCommit,
 };
 pub use manager::{StepError, StepManager};
 pub use retention::{DEFAULT_RETENTION, MAX_RETENTION, MIN_RETENTION, RunningRetention};

@@ -4,7 +4,8 @@
 //! store (SQLite, and PostgreSQL when STEPHOOK_TEST_POSTGRES_URL is set):
 //!
 //! - Temporal-mode steps, each notified by one to three fast-path attempts, some arriving after
-//!   the grace period;
+//!   the grace period, half of them first sent as `create_step` sends them (the row taken in the
+//!   step's own transaction);
 //! - direct-mode steps, some running for longer than the retention period;
 //! - two dispatchers, and a third whose whole runtime stalls (a blocked thread, as SIGSTOP or a
 //!   paused VM would) for up to twice its lease;
@@ -324,10 +325,13 @@ async fn run_case(test: TestStore, seed: u64) {
     let mut tasks = tokio::task::JoinSet::new();
 
     // Temporal-mode steps: stored with their row, due after a random grace, notified by one to
-    // three fast-path attempts, some after the grace ran out.
+    // three fast-path attempts, some after the grace ran out. Half are stored as `create_step`
+    // stores them on a worker with a URL: the row taken in the step's own transaction and sent
+    // at once (the early send), before the attempts of the webhook activity.
     for _ in 0..TEMPORAL_STEPS {
         let at = Duration::from_millis(rng.gen_range(0..800));
         let grace = Duration::from_millis(rng.gen_range(0..400));
+        let taken_on_commit = rng.gen_bool(0.5);
         let attempts: Vec<Duration> = (0..rng.gen_range(1..=3))
             .map(|_| Duration::from_millis(rng.gen_range(0..FAST_PATH_WINDOW_MS)))
             .collect();
@@ -337,22 +341,32 @@ async fn run_case(test: TestStore, seed: u64) {
             tokio::time::sleep(at).await;
             let mut step = Step::pending(StepId::new_random(), "agent", Some("temporal".into()));
             step.status = StepStatus::Success;
-            store
-                .upsert_step(
-                    &step,
-                    None,
-                    Some(Notify {
+            let born = Instant::now();
+            let early = match fast_path.take_on_commit().filter(|_| taken_on_commit) {
+                Some(taken) => store
+                    .upsert_step_and_take(&step, None, &[], taken.take(), grace)
+                    .await
+                    .expect("create_step")
+                    .then_some(taken),
+                None => {
+                    let notify = Notify {
                         after: grace,
                         to: NotifyTo::Endpoint(&endpoint),
-                    }),
-                )
-                .await
-                .expect("create_step");
+                    };
+                    store
+                        .upsert_step(&step, None, Some(notify))
+                        .await
+                        .expect("create_step");
+                    None
+                }
+            };
             lock(&ids).push(step.id.clone());
             lock(&terminal).insert(step.id.clone());
+            if let Some(taken) = early {
+                fast_path.send_taken(&step.id, taken).await;
+            }
             let mut attempts = attempts;
             attempts.sort();
-            let born = Instant::now();
             for (n, after) in attempts.into_iter().enumerate() {
                 tokio::time::sleep(after.saturating_sub(born.elapsed())).await;
                 let attempt = u32::try_from(n + 1).unwrap_or(u32::MAX);
