@@ -11,9 +11,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stephook_core::StepId;
-use stephook_direct::{FastPath, FastPathError, FastPathResult};
+use stephook_direct::{FastPath, FastPathError, FastPathResult, TakenOnCommit};
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// An early send's outcome waits this long for the activity to take it: past the activity's
 /// 30 s schedule-to-close, its first attempt can no longer come.
@@ -66,37 +67,69 @@ impl EarlySends {
         EarlySendsInFlight(self.in_flight.clone())
     }
 
-    /// Sends the step's notification in the background. Does nothing when a send for it is
-    /// already waiting (a retried `create_step`) or too many are.
-    pub(crate) fn start(&self, step_id: &StepId) {
+    /// Keeps a place for the step's early send, before `create_step` commits the step: a row
+    /// its transaction takes then always has a sender, and a stopping worker waits for it.
+    /// `None` when a send for the step is already waiting (a retried `create_step`), too many
+    /// are, or the worker is stopping (then the webhook activity, or the outbox, sends it).
+    pub(crate) fn reserve(&self, step_id: &StepId) -> Option<Reserved> {
         if self.in_flight.is_closed() {
-            // The worker is stopping: the webhook activity, or the outbox, sends it.
-            return;
+            return None;
         }
         let (sender, receiver) = oneshot::channel();
-        let admitted = match self.waiting.lock() {
-            Ok(mut waiting) => waiting.admit(step_id, receiver, Instant::now()),
-            Err(_) => false,
-        };
-        if !admitted {
-            return;
-        }
-        let fast_path = self.fast_path.clone();
-        let metrics = Arc::clone(&self.metrics);
-        let step_id = step_id.clone();
-        self.in_flight.spawn(async move {
-            let outcome = fast_path.send_once(&step_id, 1).await;
-            if let Ok(FastPathResult::Sent { report, .. }) = &outcome {
-                metrics.observe(report);
-            }
-            // Nobody waiting (the activity ran elsewhere, or never): the row says what happened.
-            let _ = sender.send(outcome);
-        });
+        let admitted = self
+            .waiting
+            .lock()
+            .ok()?
+            .admit(step_id, receiver, Instant::now());
+        admitted.then(|| Reserved {
+            step_id: step_id.clone(),
+            sender,
+            in_flight: self.in_flight.token(),
+            fast_path: self.fast_path.clone(),
+            metrics: Arc::clone(&self.metrics),
+        })
     }
 
     /// The early send of this step, if this worker made one that no activity has taken yet.
     pub(crate) fn take(&self, step_id: &StepId) -> Option<oneshot::Receiver<EarlyOutcome>> {
         self.waiting.lock().ok()?.take(step_id)
+    }
+}
+
+/// One step's early send, not started yet. Dropped unsent (its step was not committed), the
+/// webhook activity finds no outcome and sends the notification itself.
+pub(crate) struct Reserved {
+    step_id: StepId,
+    sender: oneshot::Sender<EarlyOutcome>,
+    /// Counts as a send in flight from the moment it is reserved.
+    in_flight: TaskTrackerToken,
+    fast_path: FastPath,
+    metrics: Arc<WebhookMetrics>,
+}
+
+impl Reserved {
+    /// Sends the notification in the background: at once when the step's transaction took its
+    /// row (`taken`), after a take of its own otherwise.
+    pub(crate) fn send(self, taken: Option<TakenOnCommit>) {
+        let Self {
+            step_id,
+            sender,
+            in_flight,
+            fast_path,
+            metrics,
+        } = self;
+        tokio::spawn(async move {
+            let outcome = match taken {
+                Some(taken) => Ok(fast_path.send_taken(&step_id, taken).await),
+                None => fast_path.send_once(&step_id, 1).await,
+            };
+            if let Ok(FastPathResult::Sent { report, .. }) = &outcome {
+                metrics.observe(report);
+            }
+            // Nobody waiting (the activity ran elsewhere, or never): the row says what happened.
+            let _ = sender.send(outcome);
+            drop(in_flight);
+        });
     }
 }
 
