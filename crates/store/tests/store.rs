@@ -141,6 +141,14 @@ fn activity_attempt(id: &StepId, token: &str, status: u16) -> ActivityAttempt {
     }
 }
 
+/// What the fast path finds when it tries to take the row, with a lease that outlives the test.
+async fn look(store: &Store, id: &StepId) -> FastPathTake {
+    store
+        .take_for_fast_path(id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
+        .await
+        .expect("take")
+}
+
 /// Takes the row for the fast path; panics unless it is held.
 async fn take(store: &Store, id: &StepId, lease_ms: i64) -> String {
     match store
@@ -599,13 +607,7 @@ async fn the_activity_fast_path_marks_delivered_and_leaves_failures_to_the_outbo
     );
 
     // While a dispatcher holds the row, the fast path leaves it alone.
-    assert_eq!(
-        store
-            .take_for_fast_path(&step.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-            .await
-            .unwrap(),
-        FastPathTake::HeldElsewhere
-    );
+    assert_eq!(look(&store, &step.id).await, FastPathTake::HeldElsewhere);
     assert_eq!(
         store
             .record_attempts(&[record(&claim, DeliveryState::Delivered, 204)])
@@ -646,13 +648,7 @@ async fn a_step_stored_with_its_take_is_held_by_that_take_alone(store: Store) {
     );
     let row = store.delivery(&step.id).await.unwrap().expect("a row");
     assert_eq!(row.state, DeliveryState::Pending);
-    assert_eq!(
-        store
-            .take_for_fast_path(&step.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-            .await
-            .unwrap(),
-        FastPathTake::HeldElsewhere
-    );
+    assert_eq!(look(&store, &step.id).await, FastPathTake::HeldElsewhere);
     assert!(claim_all(&store, LONG_LEASE_MS).await.is_empty());
 
     // Act: a retried `create_step` while the send is under way.
@@ -926,20 +922,14 @@ async fn issue_11_1_the_fast_path_takes_the_row_like_a_dispatcher(store: Store) 
         .record_activity_attempt(&activity_attempt(&delivered.id, &token, 200))
         .await
         .unwrap();
-    let again = store
-        .take_for_fast_path(&delivered.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-        .await
-        .unwrap();
+    let again = look(&store, &delivered.id).await;
     assert_eq!(again, FastPathTake::AlreadyDelivered);
 
     // Held by a dispatcher (the activity running after the grace period): left to it.
     let held = temporal_step(&store, to_endpoint(Duration::ZERO)).await;
     let claim = claim_all(&store, LONG_LEASE_MS).await.remove(0);
     assert_eq!(claim.step_id, held.id);
-    let while_held = store
-        .take_for_fast_path(&held.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-        .await
-        .unwrap();
+    let while_held = look(&store, &held.id).await;
     assert_eq!(while_held, FastPathTake::HeldElsewhere);
 
     // Dead on a 410: left for an operator; a late activity sends nothing more.
@@ -947,10 +937,7 @@ async fn issue_11_1_the_fast_path_takes_the_row_like_a_dispatcher(store: Store) 
         .record_attempts(&[record(&claim, DeliveryState::Dead, 410)])
         .await
         .unwrap();
-    let when_dead = store
-        .take_for_fast_path(&held.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-        .await
-        .unwrap();
+    let when_dead = look(&store, &held.id).await;
     assert_eq!(when_dead, FastPathTake::Dead);
 
     // The fast path's own lease: a dispatcher does not claim the row while it is held, even
@@ -995,10 +982,7 @@ async fn issue_11_1_the_fast_path_takes_the_row_like_a_dispatcher(store: Store) 
     )
     .await;
     assert_eq!(
-        store
-            .take_for_fast_path(&foreign_row.id, &ENDPOINT, LONG_LEASE_MS, LONG_LEASE_MS)
-            .await
-            .unwrap(),
+        look(&store, &foreign_row.id).await,
         FastPathTake::OtherEndpoint(OTHER.clone())
     );
 
