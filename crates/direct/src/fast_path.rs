@@ -208,14 +208,29 @@ impl FastPath {
     }
 
     /// The first attempt at a notification whose row the step's own transaction took (`taken`):
-    /// it sends at once, with no write before it.
+    /// it sends at once, with no write before it, unless that transaction waited so long (a
+    /// locked store) that the lease can no longer be proven from when it was asked for: then it
+    /// renews the take first.
     pub async fn send_taken(&self, step_id: &StepId, taken: TakenOnCommit) -> FastPathResult {
         let TakenOnCommit {
             endpoint,
             token,
-            started,
-            ..
+            lease_ms,
+            mut started,
         } = taken;
+        if !lease_covers_a_send(started, self.lease_margin) {
+            started = Instant::now();
+            let renewed = tokio::time::timeout(
+                STORE_STEP_TIMEOUT,
+                self.store.renew_fast_path_take(step_id, &token, lease_ms),
+            )
+            .await;
+            if !matches!(renewed, Ok(Ok(true))) {
+                tracing::warn!(step_id = step_id.as_str(), host = %host_label(),
+                    "the step's commit outlasted the notification's lease and it could not be renewed; leaving it to the outbox");
+                return FastPathResult::NotSent(NotSent::LeaseUnproven);
+            }
+        }
         let held = Held {
             token: Some(token),
             wrote_row: false,

@@ -661,8 +661,18 @@ async fn a_step_stored_with_its_take_is_held_by_that_take_alone(store: Store) {
         .await
         .unwrap();
 
-    // Assert: the first holder keeps it and records its send under its own token.
+    // Assert: the first holder keeps it (only it can renew its lease) and records its send
+    // under its own token.
     assert!(!retried, "a held row is not taken again");
+    let renew = |token| store.renew_fast_path_take(&step.id, token, LONG_LEASE_MS);
+    assert!(
+        !renew(retry.token).await.unwrap(),
+        "not the retry's to renew"
+    );
+    assert!(
+        renew(take.token).await.unwrap(),
+        "the holder renews its take"
+    );
     assert_eq!(
         store
             .record_activity_attempt(&activity_attempt(&step.id, "token-of-the-retry", 200))
@@ -684,6 +694,10 @@ async fn a_step_stored_with_its_take_is_held_by_that_take_alone(store: Store) {
         .await
         .unwrap();
     assert!(!after_delivery);
+    assert!(
+        !renew(take.token).await.unwrap(),
+        "a delivered row is nobody's to renew"
+    );
     let row = store.delivery(&step.id).await.unwrap().expect("a row");
     assert_eq!(row.state, DeliveryState::Delivered);
     assert_eq!(

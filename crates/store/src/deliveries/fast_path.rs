@@ -143,6 +143,32 @@ impl Store {
         Ok(!batch.commit(self).await?.is_empty())
     }
 
+    /// Starts the lease of a fast-path take again, on the database clock, while the row is still
+    /// under `token` and waiting: for a holder that cannot prove its lease from the time it asked
+    /// for it (the transaction that wrote the take waited behind a locked store). Nobody else can
+    /// have sent the row meanwhile, since every take writes a token of its own. False when the
+    /// row is no longer this holder's.
+    pub async fn renew_fast_path_take(
+        &self,
+        id: &StepId,
+        token: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut batch = Batch::new(self.kind);
+        batch
+            .push(format!(
+                "UPDATE webhook_deliveries SET lease_until = {db_now} + $1, updated_at = $2 \
+                 WHERE step_id = $3 AND claim_token = $4 AND state IN {WAITING_STATES} \
+                 RETURNING step_id",
+                db_now = now_sql(self.kind),
+            ))
+            .bind(lease_ms)
+            .bind(now_millis())
+            .bind(id.as_str())
+            .bind(token);
+        Ok(!batch.commit(self).await?.is_empty())
+    }
+
     /// One write: the row of a terminal step that has none, held by the fast path.
     async fn write_taken(
         &self,
