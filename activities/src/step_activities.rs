@@ -131,15 +131,15 @@ impl StepActivities {
         messages: &[ChatMessage],
         endpoint: &Endpoint,
     ) -> Result<(), ActivityError> {
-        let notify = Notify {
-            after: self.outbox_grace,
-            to: NotifyTo::Endpoint(endpoint),
-        };
         let Some((early, taken)) = self
             .early
             .reserve(&step.id)
             .zip(self.fast_path.take_on_commit())
         else {
+            let notify = Notify {
+                after: self.outbox_grace,
+                to: NotifyTo::Endpoint(endpoint),
+            };
             return self
                 .store
                 .upsert_step_with_messages(step, metrics, messages, Some(notify))
@@ -148,7 +148,7 @@ impl StepActivities {
         };
         let held = self
             .store
-            .upsert_step_and_take(step, metrics, messages, taken.take(), notify.after)
+            .upsert_step_and_take(step, metrics, messages, taken.take(), self.outbox_grace)
             .await
             .map_err(store_failure)?;
         early.send(held.then_some(taken));

@@ -37,6 +37,16 @@ pub enum FastPathResult {
     NotSent(NotSent),
 }
 
+/// A take of the row (or its renewal), given [`STORE_STEP_TIMEOUT`].
+async fn within_store_step<T>(
+    step: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, FastPathError> {
+    tokio::time::timeout(STORE_STEP_TIMEOUT, step)
+        .await
+        .map_err(|_| FastPathError::Timeout(STORE_STEP_TIMEOUT))?
+        .map_err(FastPathError::from)
+}
+
 /// What a holder knows of the row it is about to send.
 struct Held {
     /// Its claim token; `None`: a step the store does not hold (nothing to record on).
@@ -161,17 +171,13 @@ impl FastPath {
         let lease = self.lease();
         // Taken before the claim is asked for: the lease cannot have started earlier.
         let lease_started = Instant::now();
-        let take = tokio::time::timeout(
-            STORE_STEP_TIMEOUT,
-            self.store.take_for_fast_path(
-                step_id,
-                endpoint,
-                duration_millis(lease),
-                duration_millis(self.grace),
-            ),
-        )
-        .await
-        .map_err(|_| FastPathError::Timeout(STORE_STEP_TIMEOUT))??;
+        let take = within_store_step(self.store.take_for_fast_path(
+            step_id,
+            endpoint,
+            duration_millis(lease),
+            duration_millis(self.grace),
+        ))
+        .await?;
         let (token, wrote_row) = match take {
             FastPathTake::Held { token, written } => (Some(token), written),
             FastPathTake::NotStored => (None, false),
@@ -220,12 +226,9 @@ impl FastPath {
         } = taken;
         if !lease_covers_a_send(started, self.lease_margin) {
             started = Instant::now();
-            let renewed = tokio::time::timeout(
-                STORE_STEP_TIMEOUT,
-                self.store.renew_fast_path_take(step_id, &token, lease_ms),
-            )
-            .await;
-            if !matches!(renewed, Ok(Ok(true))) {
+            let renewed =
+                within_store_step(self.store.renew_fast_path_take(step_id, &token, lease_ms)).await;
+            if !matches!(renewed, Ok(true)) {
                 tracing::warn!(step_id = step_id.as_str(), host = %host_label(),
                     "the step's commit outlasted the notification's lease and it could not be renewed; leaving it to the outbox");
                 return FastPathResult::NotSent(NotSent::LeaseUnproven);
