@@ -5,8 +5,9 @@ use crate::WORKFLOW_ID_PREFIX;
 use crate::in_flight::InFlight;
 use crate::input;
 use crate::notify::{GivenUp, notify_step};
+use crate::patches::RunPaths;
 use crate::step;
-use crate::store::{StoreBy, store_step};
+use crate::store::store_step;
 use crate::types::{AgentRunResult, DEFAULT_ECHO_STEPS, DEFAULT_MAX_STEPS, Progress};
 use std::time::UNIX_EPOCH;
 use stephook_activities::CreateStepInput;
@@ -23,16 +24,6 @@ use temporalio_sdk::{
 pub const INVALID_INPUT_ERROR_TYPE: &str = "InvalidAgentRunInput";
 /// Error type of a run whose conversation outgrew what Temporal's payloads may carry.
 pub const CONVERSATION_TOO_LARGE_ERROR_TYPE: &str = "ConversationTooLarge";
-/// Histories recorded since the outbox carry this patch marker: each step's notification runs
-/// beside the next steps and a given-up one is left to the outbox. Histories without it (runs
-/// started before) replay the old way: notify, wait, record undelivered, then the next step.
-pub const OUTBOX_PATCH: &str = "stephook-outbox-fast-path";
-/// Histories recorded since the model step carry this marker: a step is `call_model`, then its
-/// `call_tool`s. Histories without it replay the offline step body (`run_step_body`).
-pub const MODEL_STEP_PATCH: &str = "stephook-model-step";
-/// Histories recorded since `create_step` runs as a local activity carry this marker (see
-/// [`crate::store`]). Histories without it store each step with the regular activity.
-pub const LOCAL_STORE_PATCH: &str = "stephook-local-create-step";
 /// The conversation sent to one model call may be at most this large: Temporal refuses a
 /// payload over 2 MB (and warns from 512 KB), and a refused payload would fail the workflow task
 /// over and over. The run stops with a message instead.
@@ -71,13 +62,11 @@ impl AgentWorkflow {
     ) -> WorkflowResult<AgentRunResult> {
         let ctx: &WorkflowContext<Self> = ctx;
         let run = Run::new(ctx, input)?;
-        let alongside_steps = ctx.patched(OUTBOX_PATCH);
-        let model_steps = ctx.patched(MODEL_STEP_PATCH);
-        let store_by = if ctx.patched(LOCAL_STORE_PATCH) {
-            StoreBy::LocalActivity
-        } else {
-            StoreBy::Activity
-        };
+        let RunPaths {
+            alongside_steps,
+            model_steps,
+            store_by,
+        } = RunPaths::of(ctx);
         let mut notifications = InFlight::default();
         let mut step_ids = Vec::new();
         let mut conversation = run.conversation();

@@ -12,20 +12,22 @@ mod failure_facts;
 mod in_flight;
 mod input;
 mod notify;
+mod patches;
 mod step;
 mod store;
 pub mod timeouts;
 mod types;
 
 pub use agent::{
-    AgentWorkflow, CONVERSATION_TOO_LARGE_ERROR_TYPE, INVALID_INPUT_ERROR_TYPE, LOCAL_STORE_PATCH,
-    MAX_CONVERSATION_BYTES, MODEL_STEP_PATCH, OUTBOX_PATCH,
+    AgentWorkflow, CONVERSATION_TOO_LARGE_ERROR_TYPE, INVALID_INPUT_ERROR_TYPE,
+    MAX_CONVERSATION_BYTES,
 };
 pub use failure_facts::{
     STEP_BODY_INFRA_ERROR_TYPE, StepFailureFacts, WebhookFailureFacts, step_failure_facts,
     webhook_failure_facts,
 };
 pub use input::{AgentRunInput, InvalidInput, json_payload};
+pub use patches::{LOCAL_STORE_PATCH, MODEL_STEP_PATCH, OUTBOX_PATCH, STEPS_V4_PATCH};
 pub use types::{
     AgentRunResult, DEFAULT_ECHO_STEPS, DEFAULT_MAX_STEPS, MAX_STEPS_LIMIT, Progress, StepSummary,
     ToolCallSummary,

@@ -1,7 +1,7 @@
 //! Replay: recorded AgentWorkflow histories must replay against today's workflow code, so a
 //! non-deterministic change (a new activity before an old one, a reordered step...) fails here
 //! instead of in production. The fixtures cover a run with a webhook given up on, a run whose
-//! step failed, and a cancelled run, each four times:
+//! step failed, and a cancelled run, each five times:
 //!
 //! - `*_pre_outbox.json`, recorded before the outbox: each notification was awaited before the
 //!   next step, and a given-up one was recorded with `record_undelivered_webhook`. Runs started
@@ -13,9 +13,11 @@
 //! - `*_pre_local.json`, recorded with the model step but before the local store: the
 //!   `MODEL_STEP_PATCH` marker follows, a step is `call_model` (the offline echo when the worker
 //!   has no model) then its `call_tool`s, and `create_step` is a regular activity.
-//! - the others, recorded since: the `LOCAL_STORE_PATCH` marker follows, `create_step` is a
-//!   local activity (a marker), and the notification's activity is scheduled in the same
-//!   workflow task completion.
+//! - `*_pre_v4.json`, recorded with the local store but before the one marker: the
+//!   `LOCAL_STORE_PATCH` marker follows, `create_step` is a local activity (a marker), and the
+//!   notification's activity is scheduled in the same workflow task completion.
+//! - the others, recorded since: the same commands, after one marker (`STEPS_V4_PATCH`) instead
+//!   of three, so one `TemporalChangeVersion` upsert instead of three.
 //!
 //! `agent_run_model_tools*.json` are runs against a loopback model that asks for a tool and then
 //! answers: two steps, one tool call, `end_turn`.
@@ -37,6 +39,12 @@ const FIXTURES: [&str; 3] = [
     "agent_run_cancelled.json",
 ];
 const MODEL_TOOLS_FIXTURE: &str = "agent_run_model_tools.json";
+const PRE_V4_FIXTURES: [&str; 4] = [
+    "agent_run_webhook_undelivered_pre_v4.json",
+    "agent_run_step_failed_pre_v4.json",
+    "agent_run_cancelled_pre_v4.json",
+    "agent_run_model_tools_pre_v4.json",
+];
 const PRE_LOCAL_FIXTURES: [&str; 4] = [
     "agent_run_webhook_undelivered_pre_local.json",
     "agent_run_step_failed_pre_local.json",
@@ -75,6 +83,7 @@ async fn recorded_histories_replay_with_the_current_code() {
     let all = FIXTURES
         .into_iter()
         .chain([MODEL_TOOLS_FIXTURE])
+        .chain(PRE_V4_FIXTURES)
         .chain(PRE_LOCAL_FIXTURES)
         .chain(PRE_MODEL_FIXTURES)
         .chain(PRE_OUTBOX_FIXTURES);

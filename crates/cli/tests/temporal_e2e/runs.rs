@@ -7,7 +7,7 @@ use std::time::Duration;
 use stephook::temporal::{DevServerOptions, RunWorkflowOptions, run_workflow_to};
 use stephook_core::{StepStatus, WebhookArgs};
 use stephook_testkit::Reply;
-use stephook_workflows::AgentWorkflow;
+use stephook_workflows::{AgentWorkflow, STEPS_V4_PATCH};
 use temporalio_client::WorkflowFetchHistoryOptions;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
@@ -248,6 +248,48 @@ async fn history_shows_the_webhook_timeouts_and_retry_policy() {
     assert_eq!(seconds!(policy.maximum_interval), Some((10, 0)));
     assert_eq!(policy.maximum_attempts, 0, "unlimited attempts within 30 s");
 
+    worker.stop().await.expect("graceful stop");
+}
+
+/// Each patch marker also brings an upsert of `TemporalChangeVersion`, a write to the server's
+/// visibility store: a new run records one marker for all the changes it takes (issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_records_one_patch_marker_and_one_search_attribute_upsert() {
+    let Some(env) = env(Reply::Status(200)).await else {
+        return;
+    };
+    let worker = env.start_worker();
+    let handle = env.start_run("one-marker", &["hi"], 2).await;
+    assert_eq!(harness::result(&handle).await.steps, 2);
+    let events = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .expect("history");
+
+    let patches: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::MarkerRecordedEventAttributes(m)) if m.marker_name == "core_patch" => {
+                let data = m.details.get("patch-data")?.payloads.first()?;
+                let data: serde_json::Value = serde_json::from_slice(&data.data).ok()?;
+                Some(data["id"].as_str()?.to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(patches, [STEPS_V4_PATCH]);
+    let upserts: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::UpsertWorkflowSearchAttributesEventAttributes(u)) => {
+                let fields = &u.search_attributes.as_ref()?.indexed_fields;
+                serde_json::from_slice(&fields.get("TemporalChangeVersion")?.data).ok()
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(upserts, [serde_json::json!([STEPS_V4_PATCH])]);
     worker.stop().await.expect("graceful stop");
 }
 
