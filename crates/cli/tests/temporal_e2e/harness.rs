@@ -11,9 +11,11 @@ use stephook_store::{Delivery, DeliveryState, Store};
 use stephook_testkit::{Receiver, Reply};
 use stephook_workflows::{AgentRunInput, AgentRunResult, AgentWorkflow, Progress, workflow_id_for};
 use temporalio_client::{
-    Client, WorkflowGetResultOptions, WorkflowHandle, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowHandle,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
 use temporalio_common::data_converters::RawValue;
+use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
 use tokio::sync::oneshot;
 
 /// A valid Standard Webhooks secret, so requests carry `webhook-id`.
@@ -223,6 +225,15 @@ pub async fn result(handle: &Handle) -> AgentRunResult {
     .await
     .expect("the run ended in time")
     .expect("the run completed")
+}
+
+/// The run's history as the UI shows it, so far.
+pub async fn history(handle: &Handle) -> Vec<HistoryEvent> {
+    handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .expect("history")
 }
 
 pub async fn progress(handle: &Handle) -> Option<Progress> {

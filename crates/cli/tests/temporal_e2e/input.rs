@@ -105,11 +105,7 @@ async fn chat_shaped_input_runs_and_bad_input_fails_the_run_at_once_naming_the_f
             failure.to_string().contains(expected),
             "{run_id}: {failure}"
         );
-        let events = handle
-            .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
-            .into_events()
-            .await
-            .expect("history");
+        let events = harness::history(&handle).await;
         let task_failures = events
             .iter()
             .filter(|e| {

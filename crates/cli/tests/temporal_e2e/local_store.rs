@@ -2,25 +2,16 @@
 //! the store or the worker meanwhile. The store is made unreachable by another connection holding
 //! SQLite's write lock; the worker is a real `stephook worker` process, killed with SIGKILL.
 
-use crate::harness::{self, StoreBlocker, env, wait_until_delivered};
+use crate::harness::{self, StoreBlocker, env, history, wait_until_delivered};
 use std::time::Duration;
 use stephook_core::{StepId, StepStatus};
 use stephook_testkit::Reply;
-use temporalio_client::WorkflowFetchHistoryOptions;
 use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use tokio::time::Instant;
 
 /// Longer than the local attempts' whole budget (`LOCAL_STORE_SCHEDULE_TO_CLOSE`, 30 s).
 const LOCKED_PAST_THE_LOCAL_BUDGET: Duration = Duration::from_secs(40);
-
-async fn history(handle: &harness::Handle) -> Vec<HistoryEvent> {
-    handle
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-        .expect("history")
-}
 
 fn scheduled(events: &[HistoryEvent], activity: &str) -> usize {
     events

@@ -104,11 +104,7 @@ async fn graceful_stop_lets_the_in_flight_step_finish() {
     let result = harness::result(&handle).await;
     assert_eq!(result.steps, 1);
     // The step body finished on the stopped worker: one attempt, never retried.
-    let events = handle
-        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-        .expect("history");
+    let events = harness::history(&handle).await;
     let attempts: Vec<i32> = events
         .iter()
         .filter_map(|e| match &e.attributes {

@@ -8,7 +8,6 @@ use stephook::temporal::{DevServerOptions, RunWorkflowOptions, run_workflow_to};
 use stephook_core::{StepStatus, WebhookArgs};
 use stephook_testkit::Reply;
 use stephook_workflows::{AgentWorkflow, STEPS_V4_PATCH};
-use temporalio_client::WorkflowFetchHistoryOptions;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
 /// How long the dev server may take to publish its request counters.
@@ -184,11 +183,7 @@ async fn history_shows_the_webhook_timeouts_and_retry_policy() {
         .client
         .get_workflow_handle::<AgentWorkflow>(outcome.workflow_id);
     harness::result(&handle).await;
-    let events = handle
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-        .expect("history");
+    let events = harness::history(&handle).await;
     let scheduled: Vec<_> = events
         .iter()
         .filter_map(|e| match &e.attributes {
@@ -261,11 +256,7 @@ async fn a_new_run_records_one_patch_marker_and_one_search_attribute_upsert() {
     let worker = env.start_worker();
     let handle = env.start_run("one-marker", &["hi"], 2).await;
     assert_eq!(harness::result(&handle).await.steps, 2);
-    let events = handle
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-        .expect("history");
+    let events = harness::history(&handle).await;
 
     let patches: Vec<String> = events
         .iter()
