@@ -13,7 +13,6 @@ use crate::types::{
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stephook_core::chat::ChatMessage;
 use stephook_core::step_body::plan_step;
 use stephook_core::{Endpoint, Step, StepId, StepMetrics, duration_millis, now_millis};
 use stephook_direct::{FastPath, FastPathError, FastPathResult, NotSent};
@@ -121,40 +120,6 @@ impl StepActivities {
         }
     }
 
-    /// Stores a terminal step notified to this worker's endpoint and sends its notification in
-    /// the background once committed. The step's transaction also takes the notification's row
-    /// for that send, so the send writes nothing before it goes out.
-    async fn store_and_send(
-        &self,
-        step: &Step,
-        metrics: Option<StepMetrics>,
-        messages: &[ChatMessage],
-        endpoint: &Endpoint,
-    ) -> Result<(), ActivityError> {
-        let Some((early, taken)) = self
-            .early
-            .reserve(&step.id)
-            .zip(self.fast_path.take_on_commit())
-        else {
-            let notify = Notify {
-                after: self.outbox_grace,
-                to: NotifyTo::Endpoint(endpoint),
-            };
-            return self
-                .store
-                .upsert_step_with_messages(step, metrics, messages, Some(notify))
-                .await
-                .map_err(store_failure);
-        };
-        let held = self
-            .store
-            .upsert_step_and_take(step, metrics, messages, taken.take(), self.outbox_grace)
-            .await
-            .map_err(store_failure)?;
-        early.send(held.then_some(taken));
-        Ok(())
-    }
-
     /// Where a stored step's notification goes: this worker's endpoint; without a URL, to the
     /// fleet's dispatchers when any run on this store (the first endpoint that takes the row
     /// binds it), else nowhere (webhooks are off).
@@ -248,22 +213,39 @@ impl StepActivities {
             updated_at: now,
             completed_at: input.status.is_terminal().then_some(now),
         };
-        match self.notify_to().await {
-            Some(NotifyTo::Endpoint(endpoint)) if step.status.is_terminal() => {
-                self.store_and_send(&step, input.metrics, &input.messages, endpoint)
-                    .await
-            }
-            to => {
-                let notify = to.map(|to| Notify {
-                    after: self.outbox_grace,
-                    to,
-                });
-                self.store
-                    .upsert_step_with_messages(&step, input.metrics, &input.messages, notify)
-                    .await
-                    .map_err(store_failure)
-            }
+        let to = self.notify_to().await;
+        // A terminal step for this worker's endpoint: its transaction also takes the
+        // notification's row for the send that starts once it commits, so that send writes
+        // nothing before it goes out.
+        if matches!(to, Some(NotifyTo::Endpoint(_)))
+            && step.status.is_terminal()
+            && let Some((early, taken)) = self
+                .early
+                .reserve(&step.id)
+                .zip(self.fast_path.take_on_commit())
+        {
+            let held = self
+                .store
+                .upsert_step_and_take(
+                    &step,
+                    input.metrics,
+                    &input.messages,
+                    taken.take(),
+                    self.outbox_grace,
+                )
+                .await
+                .map_err(store_failure)?;
+            early.send(held.then_some(taken));
+            return Ok(());
         }
+        let notify = to.map(|to| Notify {
+            after: self.outbox_grace,
+            to,
+        });
+        self.store
+            .upsert_step_with_messages(&step, input.metrics, &input.messages, notify)
+            .await
+            .map_err(store_failure)
     }
 
     /// One delivery attempt: the fast path of the step's outbox row. The first attempt on the
