@@ -14,7 +14,6 @@ use common::{BASE_MS, Db, Server, TOKEN, WAIT, seed_step};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,7 +36,7 @@ struct Driver {
 
 impl Driver {
     async fn start() -> Self {
-        let port = free_port();
+        let port = stephook_core::free_loopback_port().expect("a free loopback port");
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -66,13 +65,6 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 async fn browser(driver: &Driver, profile: &Path) -> Client {

@@ -42,10 +42,7 @@ fn run(command: &mut Command) -> Output {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    stephook_core::free_loopback_port().expect("a free loopback port")
 }
 
 /// `stephook receive` in the background; its stdout lines are read as they come.

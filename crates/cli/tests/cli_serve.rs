@@ -30,10 +30,7 @@ fn stephook(database_url: &str) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    stephook_core::free_loopback_port().expect("a free loopback port")
 }
 
 #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod endpoint;
 pub mod excerpt;
 pub mod message;
+pub mod port;
 pub mod secret;
 pub mod step;
 
@@ -16,6 +17,7 @@ pub use config::{
 };
 pub use endpoint::Endpoint;
 pub use message::{Message, MessageError};
+pub use port::free_loopback_port;
 pub use secret::Secret;
 pub use step::{
     InvalidStepId, InvalidStepStatus, Step, StepId, StepMetrics, StepStatus, Usage,

@@ -17,10 +17,7 @@ pub struct McpHttpServer {
 impl McpHttpServer {
     /// `entry`: server-everything's `dist/index.js`.
     pub fn start(entry: &str) -> Self {
-        let port = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = stephook_core::free_loopback_port().expect("a free loopback port");
         let mut child = Command::new("node")
             .args([entry, "streamableHttp"])
             .env("PORT", port.to_string())

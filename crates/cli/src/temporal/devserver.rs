@@ -6,7 +6,6 @@ use super::connect::{TemporalArgs, connect};
 use anyhow::{Context as _, anyhow, bail};
 use std::fs::File;
 use std::io::Read as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -248,10 +247,9 @@ impl Drop for DevServer {
     }
 }
 
-/// A loopback port free at the time of asking.
+/// A loopback port kept free for the server to bind (see [`stephook_core::port`]).
 pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("find a free port")?;
-    Ok(listener.local_addr()?.port())
+    stephook_core::free_loopback_port().context("find a free port")
 }
 
 fn is_executable(path: &Path) -> bool {

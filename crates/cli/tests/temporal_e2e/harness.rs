@@ -60,10 +60,7 @@ pub fn temporal_cli_installed() -> bool {
 
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    stephook_core::free_loopback_port().expect("a free loopback port")
 }
 
 /// A fresh environment, or `None` (with a notice) when the Temporal CLI is not installed.

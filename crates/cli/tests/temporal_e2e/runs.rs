@@ -2,7 +2,6 @@
 //! recorded; no URL configured; `run` with and without waiting; the metrics endpoint.
 
 use crate::harness::{self, env, wait_for_steps_done};
-use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 use stephook::temporal::{DevServerOptions, RunWorkflowOptions, run_workflow_to};
 use stephook_core::{StepStatus, WebhookArgs};
@@ -23,10 +22,7 @@ async fn three_steps_are_stored_then_notified_in_order() {
         return;
     };
     env.probe_store_on_delivery();
-    let metrics_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let metrics_port = harness::free_port();
     let mut config = env.worker_config(env.webhook_args());
     config.metrics_addr = Some(([127, 0, 0, 1], metrics_port).into());
     let worker = harness::TestWorker::start(config);
