@@ -177,11 +177,8 @@ async fn a_huge_response_body_is_read_only_in_part() {
 async fn connection_refused_is_a_transport_error_logged_at_error_level() {
     let logs = LogCapture::default();
     let _guard = logs.install();
-    // Bind then drop a listener: the port is closed, so the connection is refused.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // A picked port nobody listens on (and no one else is handed): the connection is refused.
+    let port = stephook_core::free_loopback_port().unwrap();
     let service = service(&format!("http://127.0.0.1:{port}/hook"), None);
 
     let report = service.send(&StepId::new_random(), 1).await;

@@ -60,19 +60,17 @@ async fn worker_start_fails_clearly_when_temporal_or_the_namespace_is_unreachabl
     let Some(env) = env(Reply::Status(200)).await else {
         return;
     };
-    // Nothing listens on a port that was just free.
-    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    // Nothing listens on a picked port, and no one else is handed it meanwhile.
+    let closed = format!("127.0.0.1:{}", harness::free_port());
     let mut config = env.worker_config(env.webhook_args());
-    config.temporal = TemporalArgs::at(closed.to_string());
+    config.temporal = TemporalArgs::at(closed.clone());
     let error = TestWorker::start(config)
         .stop()
         .await
         .expect_err("cannot connect");
     let message = format!("{error:#}");
     assert!(message.contains("TEMPORAL_ADDRESS"), "{message}");
-    assert!(message.contains(&closed.to_string()), "{message}");
+    assert!(message.contains(&closed), "{message}");
 
     let mut config = env.worker_config(env.webhook_args());
     config.temporal.namespace = Some("no-such-namespace".to_owned());
@@ -172,10 +170,7 @@ async fn the_worker_binary_serves_runs_and_stops_cleanly_on_sigterm() {
         "SIGTERM should end the worker cleanly: {exited:?}"
     );
 
-    let closed_port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = harness::free_port();
     let unreachable = std::process::Command::new(env!("CARGO_BIN_EXE_stephook"))
         .arg("worker")
         .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{closed_port}"))
